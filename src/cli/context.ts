@@ -1,0 +1,15 @@
+// What every CLI command is handed: the real or fake system, and where its output goes. Commands format
+// all human and JSON output here in src/cli/; they return an exit code instead of calling process.exit.
+
+import type { FsRead } from "../core/fs.ts";
+
+export interface CliContext {
+  fs: FsRead;
+  /** Standard output, one call per chunk (a trailing newline is the caller's). */
+  out(text: string): void;
+  /** Standard error. */
+  err(text: string): void;
+}
+
+/** A command's handler result: the process exit code. */
+export type ExitCode = number;

@@ -1,0 +1,48 @@
+// The yargs command tree (strict). Each command lives in its own module and returns an exit code; this
+// file only registers them and maps thrown errors to one line on stderr and exit 1.
+
+import yargs, { type Argv } from "yargs";
+import { SealrootError } from "../core/errors.ts";
+import type { CliContext } from "./context.ts";
+
+export type CommandModule = (y: Argv, ctx: CliContext, setExit: (code: number) => void) => Argv;
+
+const commands: CommandModule[] = [];
+
+export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
+  let exit = 0;
+  const setExit = (code: number) => {
+    exit = code;
+  };
+  let y = yargs(argv)
+    .scriptName("sealroot")
+    .strict()
+    .demandCommand(1, "Name a command; see sealroot --help")
+    .version(false)
+    .help()
+    .wrap(100)
+    .fail((msg, err) => {
+      throw err ?? new CliUsage(msg);
+    });
+  for (const register of commands) y = register(y, ctx, setExit);
+  try {
+    await y.parseAsync();
+  } catch (e) {
+    if (e instanceof CliUsage) {
+      ctx.err(`sealroot: ${e.message}\n`);
+      return 2;
+    }
+    ctx.err(`sealroot: ${errorLine(e)}\n`);
+    return 1;
+  }
+  return exit;
+}
+
+class CliUsage extends Error {}
+
+/** The one-line form of any error: typed errors keep their message; others get their name. */
+export function errorLine(e: unknown): string {
+  if (e instanceof SealrootError) return e.message;
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
+}
