@@ -4,10 +4,11 @@
 import yargs, { type Argv } from "yargs";
 import { SealrootError } from "../core/errors.ts";
 import type { CliContext } from "./context.ts";
+import { fsverityDigestCommand } from "./fsverity-digest.ts";
 
 export type CommandModule = (y: Argv, ctx: CliContext, setExit: (code: number) => void) => Argv;
 
-const commands: CommandModule[] = [];
+const commands: CommandModule[] = [fsverityDigestCommand];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   let exit = 0;
