@@ -4,8 +4,8 @@
 // off-curve A, and the cofactorless equation on mixed-order points. Needs libsodium23; fails without it.
 
 import * as ed from "@noble/ed25519";
-import { sha512 } from "../../src/core/hash.ts";
 import { describe, expect, it } from "vitest";
+import { sha512 } from "../../src/core/hash.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { generateKeyPair, publicFromSeed, sign, verifyDetached } from "../../src/verify/ed25519.ts";
 import { sodiumKeyPair, sodiumSign, sodiumVerify, sodiumVersion } from "../helpers/libsodium.ts";
