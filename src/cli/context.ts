@@ -1,6 +1,7 @@
 // What every CLI command is handed: the real or fake system, and where its output goes. Commands format
 // all human and JSON output here in src/cli/; they return an exit code instead of calling process.exit.
 
+import type { Argv } from "yargs";
 import type { FsRead } from "../core/fs.ts";
 
 export interface CliContext {
@@ -13,3 +14,6 @@ export interface CliContext {
 
 /** A command's handler result: the process exit code. */
 export type ExitCode = number;
+
+/** A command registers itself on the yargs tree; handlers report their exit code through `setExit`. */
+export type CommandModule = (y: Argv, ctx: CliContext, setExit: (code: ExitCode) => void) => Argv;

@@ -1,14 +1,15 @@
 // The yargs command tree (strict). Each command lives in its own module and returns an exit code; this
 // file only registers them and maps thrown errors to one line on stderr and exit 1.
 
-import yargs, { type Argv } from "yargs";
+import yargs from "yargs";
 import { SealrootError } from "../core/errors.ts";
-import type { CliContext } from "./context.ts";
+import type { CliContext, CommandModule } from "./context.ts";
 import { fsverityDigestCommand } from "./fsverity-digest.ts";
+import { keygenCommand } from "./keygen.ts";
 
-export type CommandModule = (y: Argv, ctx: CliContext, setExit: (code: number) => void) => Argv;
+export type { CommandModule };
 
-const commands: CommandModule[] = [fsverityDigestCommand];
+const commands: CommandModule[] = [fsverityDigestCommand, keygenCommand];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   let exit = 0;

@@ -1,0 +1,50 @@
+// Writing files for the build-side commands: atomic replace (write a temporary file beside the target,
+// fsync, rename) so a crash never leaves a half-written key, commitmeta or image; and the OS's random
+// source for key generation.
+
+import { randomBytes as nodeRandomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { sysError } from "./errno.ts";
+
+export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): void {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const tmp = join(dirname(path), `.${basename(path)}.tmp${process.pid}`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, "wx", mode);
+  } catch (e) {
+    throw sysError("create", tmp, (e as NodeJS.ErrnoException).code ?? "EIO");
+  }
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    closeSync_bestEffort(fd);
+    unlink_bestEffort(tmp);
+    throw sysError("write", path, (e as NodeJS.ErrnoException).code ?? "EIO");
+  }
+}
+
+function closeSync_bestEffort(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed after a successful close; nothing to report
+  }
+}
+
+function unlink_bestEffort(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // the temporary file may not exist; the original error is what matters
+  }
+}
+
+export function randomBytes(n: number): Uint8Array {
+  return new Uint8Array(nodeRandomBytes(n));
+}
