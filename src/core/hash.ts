@@ -8,7 +8,7 @@ export function sha256(data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(data).digest());
 }
 
-export function sha512(data: Uint8Array): Uint8Array {
+export function sha512(data: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(createHash("sha512").update(data).digest());
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh Debian machine, run as root from a clone: Debian packages, npm packages, the
+# binary. Idempotent: each step is skipped when already done, so both README commands can call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages and why:
+#   ostree            Debian's CLI (2022.7, no composefs/ed25519): makes commits for the demo and the seal tests
+#   fsverity          reference `fsverity digest` for tests and bench/fsverity
+#   libsodium23       reference ed25519 verifier for the differential test
+#   erofs-utils       fsck.erofs / dump.erofs cross-checks of written images
+#   attr              getfattr/setfattr for inspecting xattrs by hand and in tests
+APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/vitest ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ ! -x dist/sealroot ] || [ -n "$(find src -newer dist/sealroot -name '*.ts' -print -quit)" ]; then
+  echo "setup: building dist/sealroot"
+  npm run -s build
+fi
