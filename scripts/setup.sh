@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 #   libsodium23       reference ed25519 verifier for the differential test
 #   erofs-utils       fsck.erofs / dump.erofs cross-checks of written images
 #   attr              getfattr/setfattr for inspecting xattrs by hand and in tests
-APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates)
+#   qemu-system-x86   the VM and boot tiers (TCG: real fs-verity with Debian 13's kernel)
+#   busybox-static    the minimal initramfs; cpio zstd xz-utils build and unpack initramfs/kernel modules
+#   gpg e2fsprogs     the private apt config that fetches the kernel; mke2fs -O verity for VM disks
+APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates qemu-system-x86 busybox-static
+  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
