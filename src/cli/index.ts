@@ -6,10 +6,12 @@ import { SealrootError } from "../core/errors.ts";
 import type { CliContext, CommandModule } from "./context.ts";
 import { fsverityDigestCommand } from "./fsverity-digest.ts";
 import { keygenCommand } from "./keygen.ts";
+import { lsCommand } from "./ls.ts";
+import { showCommand } from "./show.ts";
 
 export type { CommandModule };
 
-const commands: CommandModule[] = [fsverityDigestCommand, keygenCommand];
+const commands: CommandModule[] = [fsverityDigestCommand, keygenCommand, showCommand, lsCommand];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   let exit = 0;

@@ -1,0 +1,166 @@
+// prepare-root.conf as ostree-prepare-root 2026.4 reads it from the initramfs: `/usr/lib/ostree/…` then
+// `/etc/ostree/…`, where a present `/etc` file replaces the whole `/usr/lib` file (not a key merge), and
+// GLib's value rules. Values are whitespace-stripped consistently (ostree fails on `enabled = signed `).
+// Pure except for the injected FsRead; errors are UsageError in sealroot's wording. No policy here.
+
+import { FormatError, q, UsageError } from "./errors.ts";
+import type { FsRead } from "./fs.ts";
+import { asciiStrip, type KeyFile, parseKeyFile } from "./keyfile.ts";
+
+export const USR_CONFIG_PATH = "/usr/lib/ostree/prepare-root.conf";
+export const ETC_CONFIG_PATH = "/etc/ostree/prepare-root.conf";
+/** Read in this order; the last one present wins as a whole. */
+export const CONFIG_PATHS = [USR_CONFIG_PATH, ETC_CONFIG_PATH] as const;
+export const DEFAULT_KEYPATH = "/etc/ostree/initramfs-root-binding.key";
+
+/** `[composefs] enabled` after parsing: the tristate spellings are folded (yes/true/1 → yes, …). */
+export type ConfigComposefs = "no" | "maybe" | "yes" | "verity" | "signed";
+
+export interface PrepareRootConfig {
+  /** The file whose keys are in effect; `undefined` when neither file exists. */
+  file?: string;
+  /** `/usr/lib/…` when it existed but `/etc/…` replaced it. */
+  replaced?: string;
+  /** `[composefs] enabled`; `undefined` when the key (or the file) is absent. */
+  composefs?: { value: ConfigComposefs; raw: string };
+  /** `[composefs] keypath`, stripped; the default when unset. Only used when signatures are required. */
+  keypath: string;
+  keypathFromConfig: boolean;
+  /** `[sysroot] readonly`; `undefined` when unset (the policy then applies ostree's default). */
+  sysrootReadonly?: boolean;
+  /** `[etc] transient`. */
+  etcTransient: boolean;
+  /** `[root] transient`, also true for `transient-ro` (as ostree: "callers can test for just transient"). */
+  rootTransient: boolean;
+  /** `[root] transient-ro`. */
+  rootTransientRo: boolean;
+}
+
+const TRISTATE: Record<string, ConfigComposefs> = {
+  signed: "signed",
+  verity: "verity",
+  maybe: "maybe",
+  yes: "yes",
+  true: "yes",
+  "1": "yes",
+  no: "no",
+  false: "no",
+  "0": "no",
+};
+const ENABLED_EXPECTED = "signed, verity, maybe, yes, true, 1, no, false or 0";
+
+function asUsage(e: unknown): never {
+  if (e instanceof FormatError) throw new UsageError(e.message, e.data, { cause: e });
+  throw e;
+}
+
+function bool(kf: KeyFile, group: string, key: string): boolean | undefined {
+  try {
+    return kf.getBoolean(group, key);
+  } catch (e) {
+    return asUsage(e);
+  }
+}
+
+/** Interprets one parsed prepare-root.conf (the keys ostree 2026.4 reads, with ostree's errors). */
+export function interpretConfig(kf: KeyFile): PrepareRootConfig {
+  const file = kf.name;
+  const transient = bool(kf, "root", "transient") ?? false;
+  const transientRo = bool(kf, "root", "transient-ro") ?? false;
+  if (transient && transientRo) {
+    throw new UsageError(
+      `Cannot use ${q(file)}: [root] transient and [root] transient-ro are both true, expected at most one of them`,
+      { path: file },
+    );
+  }
+
+  // Keys are read in ostree's order, so the first error reported is the one ostree reports.
+  const cfg: PrepareRootConfig = {
+    file,
+    keypath: DEFAULT_KEYPATH,
+    keypathFromConfig: false,
+    etcTransient: false,
+    rootTransient: transient || transientRo,
+    rootTransientRo: transientRo,
+  };
+
+  const rawEnabled = kf.getValue("composefs", "enabled");
+  if (rawEnabled !== undefined) {
+    const value = TRISTATE[asciiStrip(rawEnabled)];
+    if (value === undefined) {
+      throw new UsageError(
+        `Cannot parse ${q(file)}: [composefs] enabled = ${q(rawEnabled)} (line ${kf.lineOf("composefs", "enabled")}) is not a valid value, expected ${ENABLED_EXPECTED}`,
+        { path: file, group: "composefs", key: "enabled", value: rawEnabled },
+      );
+    }
+    cfg.composefs = { value, raw: rawEnabled };
+  }
+
+  // ostree reads keypath with g_key_file_get_value (no escape decoding); sealroot also strips it.
+  const rawKeypath = kf.getValue("composefs", "keypath");
+  if (rawKeypath !== undefined) {
+    cfg.keypath = asciiStrip(rawKeypath);
+    cfg.keypathFromConfig = true;
+  }
+
+  const ro = bool(kf, "sysroot", "readonly");
+  if (ro !== undefined) cfg.sysrootReadonly = ro;
+  // ostree parses [etc] transient only when it mounts /etc; sealroot always parses it (fails earlier).
+  cfg.etcTransient = bool(kf, "etc", "transient") ?? false;
+  return cfg;
+}
+
+/** No config file at all: ostree's defaults. */
+export function emptyConfig(): PrepareRootConfig {
+  return {
+    keypath: DEFAULT_KEYPATH,
+    keypathFromConfig: false,
+    etcTransient: false,
+    rootTransient: false,
+    rootTransientRo: false,
+  };
+}
+
+/** Parses one prepare-root.conf given its bytes; `file` names it in messages and in the result. */
+export function parsePrepareRootConfig(data: Uint8Array | string, file: string): PrepareRootConfig {
+  let kf: KeyFile;
+  try {
+    kf = parseKeyFile(data, file);
+  } catch (e) {
+    return asUsage(e);
+  }
+  return interpretConfig(kf);
+}
+
+/**
+ * Reads the configuration of the initramfs rooted at `root` ("/" at boot; a directory in tests):
+ * both files are parsed (a syntax error in either is fatal, as in ostree), and the `/etc` file, if
+ * present, replaces the `/usr/lib` one as a whole.
+ */
+export function readPrepareRootConfig(fs: FsRead, root = "/"): PrepareRootConfig {
+  const prefix = root.replace(/\/+$/, "");
+  let result: PrepareRootConfig | undefined;
+  for (const path of CONFIG_PATHS) {
+    const data = fs.readFileIfExists(prefix + path);
+    if (data === undefined) continue;
+    const cfg = parsePrepareRootConfig(data, path);
+    if (result?.file !== undefined) cfg.replaced = result.file;
+    result = cfg;
+  }
+  return result ?? emptyConfig();
+}
+
+/**
+ * The legacy `[sysroot] readonly` of `<sysroot>/ostree/repo/config`, which ostree consults only when
+ * prepare-root.conf leaves readonly false and composefs is not on. As in ostree, an unreadable or
+ * unparsable file, or a value that is not a boolean, counts as false.
+ */
+export function parseLegacyRepoReadonly(data: Uint8Array | undefined, file: string): boolean {
+  if (data === undefined) return false;
+  try {
+    return parseKeyFile(data, file).getBoolean("sysroot", "readonly") ?? false;
+  } catch (e) {
+    if (e instanceof FormatError) return false;
+    throw e;
+  }
+}

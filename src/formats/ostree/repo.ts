@@ -1,0 +1,575 @@
+// Read-only access to an ostree repository through the injected FsRead: config mode, refs, commits,
+// detached metadata, dirtree/dirmeta and content objects in bare, bare-user, bare-user-only and
+// archive(-z2) modes, and a recursive tree listing in `ostree ls -R` order. Every object loaded by
+// checksum is re-hashed and compared with its name before it is decoded (IntegrityError otherwise); sizes
+// are capped before reading. Pure: no node:*, raw-deflate decompression is injected (src/sys/zlib.ts).
+
+import { FormatError, IntegrityError, NotFoundError, q, UsageError } from "../../core/errors.ts";
+import type { FsRead, Stat } from "../../core/fs.ts";
+import { sha256 } from "../../core/hash.ts";
+import { toHex, utf8 } from "../bytes.ts";
+import {
+  type Commit,
+  canonicalXattrs,
+  contentChecksum,
+  type Dirtree,
+  decodeCommit,
+  decodeCommitmeta,
+  decodeDirmeta,
+  decodeDirtree,
+  decodeFilemeta,
+  decodeZlibFileHeader,
+  type FileMeta,
+  isChecksum,
+  type MetadataEntries,
+  S_IFLNK,
+  S_IFMT,
+  splitLenPrefixed,
+  validateCommit,
+  validateDirmeta,
+  validateDirtree,
+  validateFileMode,
+  type Xattr,
+} from "./objects.ts";
+
+export type RepoMode = "bare" | "bare-user" | "bare-user-only" | "archive";
+export type InflateRaw = (compressed: Uint8Array, maxOutput: number) => Uint8Array;
+
+export interface RepoLimits {
+  /** ostree's OSTREE_MAX_METADATA_SIZE: commit, dirtree, dirmeta, commitmeta, file headers. */
+  maxMetadataSize: number;
+  /** Largest content object (uncompressed) read into memory. */
+  maxContentSize: number;
+  /** Deepest directory nesting walked (ostree's OSTREE_MAX_RECURSION is 256). */
+  maxTreeDepth: number;
+  /** Most entries one tree listing may produce (dirtrees can share subtrees; this bounds the walk). */
+  maxTreeEntries: number;
+}
+
+export const DEFAULT_LIMITS: RepoLimits = {
+  maxMetadataSize: 128 * 1024 * 1024,
+  maxContentSize: 0x7fffffff,
+  maxTreeDepth: 256,
+  maxTreeEntries: 10_000_000,
+};
+
+/** Longest symlink target ostree reads from a bare-user object (PATH_MAX + 1). */
+const MAX_SYMLINK_TARGET = 4097;
+const BAREUSER_META_XATTR = "user.ostreemeta";
+
+export interface OpenRepoOptions {
+  inflateRaw: InflateRaw;
+  limits?: Partial<RepoLimits>;
+}
+
+export type ObjectKind = "commit" | "commitmeta" | "dirtree" | "dirmeta" | "file";
+
+export interface ContentObject {
+  checksum: string;
+  /** Where the object lives (for messages). */
+  path: string;
+  kind: "file" | "symlink";
+  uid: number;
+  gid: number;
+  /** Full st_mode, type bits included. */
+  mode: number;
+  /** Canonical (sorted) extended attributes. */
+  xattrs: Xattr[];
+  /** Content size; 0 for symlinks. */
+  size: number;
+  symlinkTarget?: string;
+  /** The regular file's content (already verified against the checksum). */
+  content?: Uint8Array;
+}
+
+export interface TreeEntry {
+  path: string;
+  type: "dir" | "file" | "symlink";
+  /** Full st_mode, type bits included. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Content checksum (files and symlinks). */
+  checksum?: string;
+  /** Directories: the dirtree and dirmeta checksums. */
+  dirtree?: string;
+  dirmeta?: string;
+  symlinkTarget?: string;
+  xattrs: Xattr[];
+}
+
+/** Parses the `[core] mode=` of a repository `config` (GKeyFile). */
+export function parseRepoMode(config: string, path: string): RepoMode {
+  let group = "";
+  let mode: string | undefined;
+  for (const raw of config.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    if (line.startsWith("[") && line.endsWith("]")) {
+      group = line.slice(1, -1);
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (group === "core" && eq > 0 && line.slice(0, eq).trim() === "mode") mode = line.slice(eq + 1).trim();
+  }
+  switch (mode) {
+    case "bare":
+    case "bare-user":
+    case "bare-user-only":
+    case "archive":
+      return mode;
+    case "archive-z2":
+      return "archive";
+    default:
+      throw new FormatError(
+        `Cannot open repository ${q(path)}: [core] mode is ${mode === undefined ? "missing" : q(mode)}, expected bare, bare-user, bare-user-only, archive or archive-z2`,
+        { path, mode },
+      );
+  }
+}
+
+/** ostree's ref grammar ([-._\w\d]+ fragments joined by "/"), minus "." and ".." fragments. */
+const REF_RE = /^[-._A-Za-z0-9]+(\/[-._A-Za-z0-9]+)*$/;
+const REMOTE_RE = /^[A-Za-z0-9_][-._A-Za-z0-9]*$/;
+
+function validRef(ref: string): boolean {
+  return REF_RE.test(ref) && !ref.split("/").some((f) => f === "." || f === "..");
+}
+
+export class OstreeRepo {
+  readonly limits: RepoLimits;
+  private readonly dirmetaCache = new Map<string, FileMeta>();
+
+  private constructor(
+    readonly fs: FsRead,
+    readonly path: string,
+    readonly mode: RepoMode,
+    private readonly inflateRaw: InflateRaw,
+    limits: Partial<RepoLimits>,
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** Opens the repository at `path` (reads `config`). NotFoundError when there is no repository. */
+  static open(fs: FsRead, path: string, opts: OpenRepoOptions): OstreeRepo {
+    const configPath = `${path}/config`;
+    const config = fs.readFileIfExists(configPath);
+    if (!config)
+      throw new NotFoundError(
+        `Cannot open repository ${q(path)}: no ${q(configPath)}, expected an ostree repository`,
+        { path },
+      );
+    return new OstreeRepo(
+      fs,
+      path,
+      parseRepoMode(utf8.decode(config), configPath),
+      opts.inflateRaw,
+      opts.limits ?? {},
+    );
+  }
+
+  objectPath(checksum: string, kind: ObjectKind): string {
+    if (!isChecksum(checksum)) {
+      throw new FormatError(
+        `Cannot name an object in ${q(this.path)}: checksum ${q(checksum)}, expected 64 lowercase hex digits`,
+      );
+    }
+    const ext = kind === "file" ? (this.mode === "archive" ? "filez" : "file") : kind;
+    return `${this.path}/objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
+  }
+
+  // --- refs ---------------------------------------------------------------------------------------------
+
+  /** A checksum, `ref` (refs/heads, then refs/remotes, then refs/mirrors) or `remote:ref` → commit checksum. */
+  resolveRev(rev: string): string {
+    if (isChecksum(rev)) return rev;
+    const colon = rev.indexOf(":");
+    const remote = colon >= 0 ? rev.slice(0, colon) : undefined;
+    const ref = colon >= 0 ? rev.slice(colon + 1) : rev;
+    if (!validRef(ref) || (remote !== undefined && !REMOTE_RE.test(remote))) {
+      throw new UsageError(
+        `Cannot resolve ${q(rev)} in ${q(this.path)}: not a checksum or ref name, expected [REMOTE:]REF or 64 hex digits`,
+      );
+    }
+    const candidates =
+      remote !== undefined
+        ? [`refs/remotes/${remote}/${ref}`]
+        : [`refs/heads/${ref}`, `refs/remotes/${ref}`, `refs/mirrors/${ref}`];
+    for (const c of candidates) {
+      const p = `${this.path}/${c}`;
+      const st = this.fs.lstatIfExists(p);
+      if (st?.kind !== "file") continue;
+      if (st.size > 1024)
+        throw new FormatError(`Cannot read ref ${q(p)}: ${st.size} bytes, expected a 64-digit checksum`);
+      const text = utf8.decode(this.fs.readFile(p)).trim();
+      if (!isChecksum(text))
+        throw new FormatError(
+          `Cannot read ref ${q(p)}: content ${q(text.slice(0, 80))}, expected a 64-digit checksum`,
+          { path: p },
+        );
+      return text;
+    }
+    throw new NotFoundError(
+      `Cannot resolve ${q(rev)} in ${q(this.path)}: no such ref, expected one of ${candidates.join(", ")}`,
+      { rev },
+    );
+  }
+
+  /** All refs: `ref` for refs/heads, `remote:ref` for refs/remotes, sorted. */
+  listRefs(): Array<{ name: string; checksum: string }> {
+    const out: Array<{ name: string; checksum: string }> = [];
+    const walk = (dir: string, prefix: string, depth: number) => {
+      if (depth > 64) return;
+      const st = this.fs.lstatIfExists(dir);
+      if (st?.kind !== "dir") return;
+      for (const name of this.fs.readdir(dir).sort()) {
+        const p = `${dir}/${name}`;
+        const s = this.fs.lstat(p);
+        if (s.kind === "dir") walk(p, `${prefix}${name}/`, depth + 1);
+        else if (s.kind === "file") out.push({ name: `${prefix}${name}`, checksum: this.resolveRefFile(p) });
+      }
+    };
+    walk(`${this.path}/refs/heads`, "", 0);
+    const remotesDir = `${this.path}/refs/remotes`;
+    const rs = this.fs.lstatIfExists(remotesDir);
+    if (rs?.kind === "dir") {
+      for (const remote of this.fs.readdir(remotesDir).sort())
+        walk(`${remotesDir}/${remote}`, `${remote}:`, 0);
+    }
+    return out;
+  }
+
+  private resolveRefFile(p: string): string {
+    const text = utf8.decode(this.fs.readFile(p)).trim();
+    if (!isChecksum(text))
+      throw new FormatError(
+        `Cannot read ref ${q(p)}: content ${q(text.slice(0, 80))}, expected a 64-digit checksum`,
+        { path: p },
+      );
+    return text;
+  }
+
+  // --- metadata objects ------------------------------------------------------------------------------------
+
+  private readCapped(path: string, cap: number, what: string): { bytes: Uint8Array; stat: Stat } | undefined {
+    const st = this.fs.lstatIfExists(path);
+    if (!st) return undefined;
+    if (st.kind !== "file")
+      throw new FormatError(`Cannot read ${what} ${q(path)}: a ${st.kind}, expected a regular file`, {
+        path,
+      });
+    if (st.size > cap)
+      throw new FormatError(`Cannot read ${what} ${q(path)}: ${st.size} bytes, expected at most ${cap}`, {
+        path,
+        size: st.size,
+        cap,
+      });
+    const bytes = this.fs.readFile(path);
+    if (bytes.length > cap)
+      throw new FormatError(
+        `Cannot read ${what} ${q(path)}: ${bytes.length} bytes, expected at most ${cap}`,
+        { path, cap },
+      );
+    return { bytes, stat: st };
+  }
+
+  private verify(path: string, expected: string, actual: Uint8Array): void {
+    const hex = toHex(actual);
+    if (hex !== expected) {
+      throw new IntegrityError(
+        `Cannot verify object ${q(path)}: content hashes to ${hex}, expected ${expected}`,
+        { path, expected, actual: hex },
+      );
+    }
+  }
+
+  /** Reads a metadata object's bytes and checks they hash to `checksum`. */
+  readMetadataObject(checksum: string, kind: "commit" | "dirtree" | "dirmeta"): Uint8Array {
+    const path = this.objectPath(checksum, kind);
+    const r = this.readCapped(path, this.limits.maxMetadataSize, kind);
+    if (!r)
+      throw new NotFoundError(
+        `Cannot read ${kind} ${q(path)}: no such object, expected it in the repository`,
+        { path, checksum },
+      );
+    this.verify(path, checksum, sha256(r.bytes));
+    return r.bytes;
+  }
+
+  /** The verified commit: its exact bytes (what signatures cover) and decoded fields. */
+  readCommit(checksum: string): { bytes: Uint8Array; commit: Commit; path: string } {
+    const bytes = this.readMetadataObject(checksum, "commit");
+    const path = this.objectPath(checksum, "commit");
+    const commit = decodeCommit(bytes);
+    validateCommit(commit, `commit ${q(path)}`);
+    return { bytes, commit, path };
+  }
+
+  /** Detached metadata (`.commitmeta`), or undefined when the commit has none. Not content-addressed. */
+  readCommitmeta(
+    checksum: string,
+  ): { bytes: Uint8Array; entries: MetadataEntries; path: string } | undefined {
+    const path = this.objectPath(checksum, "commitmeta");
+    const r = this.readCapped(path, this.limits.maxMetadataSize, "detached metadata");
+    return r ? { bytes: r.bytes, entries: decodeCommitmeta(r.bytes), path } : undefined;
+  }
+
+  readDirtree(checksum: string): Dirtree {
+    const t = decodeDirtree(this.readMetadataObject(checksum, "dirtree"));
+    validateDirtree(t, `dirtree ${q(this.objectPath(checksum, "dirtree"))}`);
+    return t;
+  }
+
+  readDirmeta(checksum: string): FileMeta {
+    const hit = this.dirmetaCache.get(checksum);
+    if (hit) return hit;
+    const m = decodeDirmeta(this.readMetadataObject(checksum, "dirmeta"));
+    validateDirmeta(m, `dirmeta ${q(this.objectPath(checksum, "dirmeta"))}`);
+    this.dirmetaCache.set(checksum, m);
+    return m;
+  }
+
+  // --- content objects -------------------------------------------------------------------------------------
+
+  /** A content object, decoded for this repository's mode and verified against its checksum. */
+  readContent(checksum: string): ContentObject {
+    const path = this.objectPath(checksum, "file");
+    const st = this.fs.lstatIfExists(path);
+    if (!st)
+      throw new NotFoundError(
+        `Cannot read content object ${q(path)}: no such object, expected it in the repository`,
+        { path, checksum },
+      );
+    const obj =
+      this.mode === "archive"
+        ? this.loadArchive(path, st)
+        : this.mode === "bare-user"
+          ? this.loadBareUser(path, st)
+          : this.loadBare(path, st);
+    const full: ContentObject = { checksum, path, ...obj };
+    const actual = contentChecksum(
+      {
+        uid: full.uid,
+        gid: full.gid,
+        mode: full.mode,
+        xattrs: full.xattrs,
+        symlinkTarget: full.symlinkTarget ?? "",
+      },
+      full.content ?? new Uint8Array(0),
+    );
+    this.verify(path, checksum, actual);
+    return full;
+  }
+
+  private loadBare(path: string, st: Stat): Omit<ContentObject, "checksum" | "path"> {
+    const userOnly = this.mode === "bare-user-only";
+    const xattrs = userOnly ? [] : this.diskXattrs(path);
+    const own = userOnly ? { uid: 0, gid: 0 } : { uid: st.uid, gid: st.gid };
+    if (st.kind === "symlink") {
+      return {
+        kind: "symlink",
+        ...own,
+        mode: st.mode,
+        xattrs,
+        size: 0,
+        symlinkTarget: this.fs.readlink(path),
+      };
+    }
+    if (st.kind !== "file")
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: a ${st.kind}, expected a regular file or symlink`,
+        { path },
+      );
+    const content = this.readContentBytes(path, st);
+    return { kind: "file", ...own, mode: st.mode, xattrs, size: content.length, content };
+  }
+
+  private loadBareUser(path: string, st: Stat): Omit<ContentObject, "checksum" | "path"> {
+    if (st.kind !== "file")
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: a ${st.kind}, expected a regular file (bare-user)`,
+        { path },
+      );
+    const raw = this.fs.lgetxattr(path, BAREUSER_META_XATTR);
+    if (!raw)
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: no ${BAREUSER_META_XATTR} xattr, expected bare-user metadata`,
+        { path },
+      );
+    if (raw.length > this.limits.maxMetadataSize)
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: ${BAREUSER_META_XATTR} is ${raw.length} bytes, expected at most ${this.limits.maxMetadataSize}`,
+      );
+    const meta = decodeFilemeta(raw);
+    validateFileMode(meta.mode, `content object ${q(path)}`);
+    const xattrs = canonicalXattrs(meta.xattrs);
+    if ((meta.mode & S_IFMT) === S_IFLNK) {
+      if (st.size > MAX_SYMLINK_TARGET)
+        throw new FormatError(
+          `Cannot read content object ${q(path)}: symlink target of ${st.size} bytes, expected at most ${MAX_SYMLINK_TARGET}`,
+        );
+      const b = this.fs.readFile(path).subarray(0, MAX_SYMLINK_TARGET);
+      const nul = b.indexOf(0);
+      const target = utf8.decode(nul >= 0 ? b.subarray(0, nul) : b);
+      return {
+        kind: "symlink",
+        uid: meta.uid,
+        gid: meta.gid,
+        mode: meta.mode,
+        xattrs,
+        size: 0,
+        symlinkTarget: target,
+      };
+    }
+    const content = this.readContentBytes(path, st);
+    return {
+      kind: "file",
+      uid: meta.uid,
+      gid: meta.gid,
+      mode: meta.mode,
+      xattrs,
+      size: content.length,
+      content,
+    };
+  }
+
+  private loadArchive(path: string, st: Stat): Omit<ContentObject, "checksum" | "path"> {
+    const cap = this.limits.maxContentSize + this.limits.maxMetadataSize;
+    if (st.kind !== "file")
+      throw new FormatError(`Cannot read content object ${q(path)}: a ${st.kind}, expected a regular file`, {
+        path,
+      });
+    if (st.size > cap)
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: ${st.size} bytes, expected at most ${cap}`,
+        { path },
+      );
+    const bytes = this.fs.readFile(path);
+    const { header, rest } = splitLenPrefixed(bytes, `archive object ${q(path)}`);
+    const h = decodeZlibFileHeader(header);
+    if (h.rdev !== 0)
+      throw new FormatError(`Cannot read archive object ${q(path)}: rdev ${h.rdev}, expected 0`, { path });
+    validateFileMode(h.mode, `archive object ${q(path)}`);
+    const xattrs = canonicalXattrs(h.xattrs);
+    if ((h.mode & S_IFMT) === S_IFLNK) {
+      return {
+        kind: "symlink",
+        uid: h.uid,
+        gid: h.gid,
+        mode: h.mode,
+        xattrs,
+        size: 0,
+        symlinkTarget: h.symlinkTarget,
+      };
+    }
+    if (h.size > BigInt(this.limits.maxContentSize)) {
+      throw new FormatError(
+        `Cannot read archive object ${q(path)}: declared size ${h.size}, expected at most ${this.limits.maxContentSize}`,
+        { path },
+      );
+    }
+    const size = Number(h.size);
+    const content = this.inflateRaw(rest, size);
+    if (content.length !== size) {
+      throw new FormatError(
+        `Cannot read archive object ${q(path)}: content inflates to ${content.length} bytes, expected ${size} from its header`,
+        { path },
+      );
+    }
+    return { kind: "file", uid: h.uid, gid: h.gid, mode: h.mode, xattrs, size, content };
+  }
+
+  private readContentBytes(path: string, st: Stat): Uint8Array {
+    if (st.size > this.limits.maxContentSize) {
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: ${st.size} bytes, expected at most ${this.limits.maxContentSize}`,
+        { path },
+      );
+    }
+    return this.fs.readFile(path);
+  }
+
+  /** All xattrs of a bare object, sorted, without zero-length values (libglnx get_xattrs_impl). */
+  private diskXattrs(path: string): Xattr[] {
+    const out: Xattr[] = [];
+    for (const name of this.fs.llistxattr(path)) {
+      const value = this.fs.lgetxattr(path, name);
+      if (!value || value.length === 0) continue;
+      const nb = utf8.encode(name);
+      const withNul = new Uint8Array(nb.length + 1);
+      withNul.set(nb);
+      out.push({ name: withNul, value });
+    }
+    return canonicalXattrs(out);
+  }
+
+  // --- trees -----------------------------------------------------------------------------------------------
+
+  /**
+   * Every path of a commit's tree, verified, in `ostree ls -R` order (per directory: files, then dirs,
+   * each directory followed by its contents). `recursive: false` lists the root and its children only.
+   */
+  listTree(commitChecksum: string, opts: { recursive?: boolean } = {}): TreeEntry[] {
+    const { commit } = this.readCommit(commitChecksum);
+    const rootTree = toHex(commit.rootDirtree);
+    const rootMeta = toHex(commit.rootDirmeta);
+    const out: TreeEntry[] = [this.dirEntry("/", rootTree, rootMeta)];
+    this.walk(rootTree, "", 1, out, opts.recursive ?? true);
+    return out;
+  }
+
+  private dirEntry(path: string, dirtree: string, dirmeta: string): TreeEntry {
+    const m = this.readDirmeta(dirmeta);
+    return {
+      path,
+      type: "dir",
+      mode: m.mode,
+      uid: m.uid,
+      gid: m.gid,
+      size: 0,
+      dirtree,
+      dirmeta,
+      xattrs: m.xattrs,
+    };
+  }
+
+  private walk(dirtree: string, prefix: string, depth: number, out: TreeEntry[], recursive: boolean): void {
+    if (depth > this.limits.maxTreeDepth) {
+      throw new FormatError(
+        `Cannot list tree at ${q(prefix)}: deeper than ${this.limits.maxTreeDepth} levels, expected at most ${this.limits.maxTreeDepth}`,
+      );
+    }
+    const t = this.readDirtree(dirtree);
+    const room = () => {
+      if (out.length >= this.limits.maxTreeEntries) {
+        throw new FormatError(
+          `Cannot list tree: more than ${this.limits.maxTreeEntries} entries, expected at most ${this.limits.maxTreeEntries}`,
+        );
+      }
+    };
+    for (const f of t.files) {
+      room();
+      const c = this.readContent(toHex(f.checksum));
+      const e: TreeEntry = {
+        path: `${prefix}/${f.name}`,
+        type: c.kind,
+        mode: c.mode,
+        uid: c.uid,
+        gid: c.gid,
+        size: c.size,
+        checksum: c.checksum,
+        xattrs: c.xattrs,
+      };
+      if (c.symlinkTarget !== undefined) e.symlinkTarget = c.symlinkTarget;
+      out.push(e);
+    }
+    for (const d of t.dirs) {
+      room();
+      const path = `${prefix}/${d.name}`;
+      const tree = toHex(d.dirtree);
+      out.push(this.dirEntry(path, tree, toHex(d.dirmeta)));
+      if (recursive) this.walk(tree, path, depth + 1, out, true);
+    }
+  }
+}
