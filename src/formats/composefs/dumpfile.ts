@@ -1,0 +1,521 @@
+// Parser for the composefs-dump(5) text format into a composefs tree, accepting exactly what
+// `mkcomposefs --from-file` of libcomposefs 1.0.8 accepts (lenient by default, CFS_PARSE_STRICT-like with
+// `strict`), except inputs for which mkcomposefs's output is undefined or silently wrong (a digest that is
+// not hex, an unparsable GID/RDEV, a hardlink cycle or a hardlink to a directory): those are rejected.
+// Every error is a FormatError naming the line and field. The printer lives in dump-print.ts. Pure.
+
+import { FormatError, q } from "../../core/errors.ts";
+import { utf8 } from "../bytes.ts";
+import {
+  addChild,
+  DIGEST_SIZE,
+  type Dirent,
+  fileType,
+  INLINE_CONTENT_MAX,
+  type Inode,
+  isDir,
+  lookupChild,
+  MAX_NAME_LENGTH,
+  newInode,
+  PATH_MAX,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFLNK,
+  S_IFREG,
+  showBytes,
+  VALID_FILE_TYPES,
+  XATTR_EXTERNAL_BUDGET,
+  XATTR_NAME_MAX,
+  XATTR_VALUE_MAX,
+  xattrBudgetUse,
+} from "./tree.ts";
+
+export interface ParseOptions {
+  /** Like CFS_PARSE_STRICT=1: trailing newline required, rdev only on devices, symlink SIZE must match. */
+  strict?: boolean;
+  /** Name of the input for error messages. */
+  path?: string;
+}
+
+/** The fixed fields of a line, in order (composefs-dump(5)). */
+export const DUMP_FIELDS = [
+  "PATH",
+  "SIZE",
+  "MODE",
+  "NLINK",
+  "UID",
+  "GID",
+  "RDEV",
+  "MTIME",
+  "PAYLOAD",
+  "CONTENT",
+  "DIGEST",
+] as const;
+type Field = (typeof DUMP_FIELDS)[number] | "XATTR" | "LINE";
+
+/** mkcomposefs caps the xattr part of a line (its duplicate check is quadratic). */
+export const MAX_XATTR_TEXT = 0xffff;
+/** Largest regular-file size libcomposefs can describe: 1024 chunks of 2^43 bytes. */
+export const MAX_FILE_SIZE = 2 ** 53;
+
+const NL = 0x0a;
+const SP = 0x20;
+const BACKSLASH = 0x5c;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Thrown inside one line; turned into a FormatError with the line number by the caller. */
+class FieldError {
+  constructor(
+    readonly field: Field,
+    readonly observed: string,
+    readonly expected: string,
+  ) {}
+}
+
+function show(b: Uint8Array, max = 80): string {
+  const s = showBytes(b);
+  return q(s.length > max ? `${s.slice(0, max)}…` : s);
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
+
+/** Undoes the dumpfile escapes: \\ \n \r \t \xHH. */
+function unescapeField(field: Field, s: Uint8Array): Uint8Array {
+  const out = new Uint8Array(s.length);
+  let n = 0;
+  for (let i = 0; i < s.length; ) {
+    const c = s[i++]!;
+    if (c !== BACKSLASH) {
+      out[n++] = c;
+      continue;
+    }
+    if (i >= s.length)
+      throw new FieldError(field, `${show(s)} ends in a lone backslash`, "a character after '\\'");
+    const e = s[i++]!;
+    if (e === BACKSLASH) out[n++] = BACKSLASH;
+    else if (e === 0x6e) out[n++] = 0x0a;
+    else if (e === 0x72) out[n++] = 0x0d;
+    else if (e === 0x74) out[n++] = 0x09;
+    else if (e === 0x78) {
+      if (i + 2 > s.length)
+        throw new FieldError(field, `${show(s)} has a truncated \\x escape`, "two hex digits");
+      const h = hexDigit(s[i]!);
+      const l = hexDigit(s[i + 1]!);
+      if (h < 0 || l < 0) {
+        throw new FieldError(field, `${show(s)} has invalid hex digits after \\x`, "two hex digits");
+      }
+      out[n++] = (h << 4) | l;
+      i += 2;
+    } else {
+      throw new FieldError(
+        field,
+        `${show(s)} has unsupported escape \\${String.fromCharCode(e)}`,
+        "one of \\\\ \\n \\r \\t \\xHH",
+      );
+    }
+  }
+  return out.slice(0, n);
+}
+
+/** "-" means absent; anything else is unescaped. */
+function unescapeOptional(field: Field, s: Uint8Array): Uint8Array | undefined {
+  if (s.length === 1 && s[0] === 0x2d) return undefined;
+  return unescapeField(field, s);
+}
+
+/** libcomposefs keeps paths, payloads, digests and xattr names as C strings: they end at a NUL. */
+function cString(b: Uint8Array): Uint8Array {
+  const z = b.indexOf(0);
+  return z < 0 ? b : b.subarray(0, z);
+}
+
+/** strtoull() with a full-match check, as mkcomposefs's parse_int_field: sign wraps, overflow saturates. */
+function parseInteger(field: Field, s: Uint8Array, base: 8 | 10): bigint {
+  let i = 0;
+  while (i < s.length && (s[i] === SP || (s[i]! >= 0x09 && s[i]! <= 0x0d))) i++;
+  let neg = false;
+  if (i < s.length && (s[i] === 0x2b || s[i] === 0x2d)) neg = s[i++] === 0x2d;
+  const start = i;
+  let v = 0n;
+  const big = BigInt(base);
+  while (i < s.length && s[i]! >= 0x30 && s[i]! < 0x30 + base) {
+    v = v * big + BigInt(s[i]! - 0x30);
+    i++;
+  }
+  if (i === start || i !== s.length) {
+    throw new FieldError(
+      field,
+      `${show(s)} is not ${base === 8 ? "an octal" : "a decimal"} integer`,
+      "digits only",
+    );
+  }
+  if (v > U64_MAX) return U64_MAX;
+  return neg ? (U64_MAX + 1n - v) & U64_MAX : v;
+}
+
+const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
+
+function parseMtime(s: Uint8Array): { sec: number; nsec: number } {
+  const dot = s.indexOf(0x2e);
+  if (dot < 0) throw new FieldError("MTIME", `${show(s)} has no '.'`, "SECONDS.NANOSECONDS");
+  const sec = BigInt.asIntN(64, parseInteger("MTIME", s.subarray(0, dot), 10));
+  const nsec = parseInteger("MTIME", s.subarray(dot + 1), 10);
+  if (sec > BigInt(Number.MAX_SAFE_INTEGER) || sec < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new FieldError(
+      "MTIME",
+      `seconds ${sec} are out of range`,
+      `at most ${Number.MAX_SAFE_INTEGER} in magnitude`,
+    );
+  }
+  return { sec: Number(sec), nsec: u32(nsec) };
+}
+
+function parseDigest(s: Uint8Array, strict: boolean): Uint8Array {
+  const text = cString(s);
+  const want = DIGEST_SIZE * 2;
+  if (text.length < want || (strict && text.length !== want)) {
+    throw new FieldError("DIGEST", `${show(s)} is ${text.length} characters`, `${want} hex digits`);
+  }
+  const out = new Uint8Array(DIGEST_SIZE);
+  for (let i = 0; i < DIGEST_SIZE; i++) {
+    const h = hexDigit(text[2 * i]!);
+    const l = hexDigit(text[2 * i + 1]!);
+    if (h < 0 || l < 0) throw new FieldError("DIGEST", `${show(s)} is not hex`, `${want} hex digits`);
+    out[i] = (h << 4) | l;
+  }
+  return out;
+}
+
+/** Adds or replaces an xattr within libcomposefs's external-input budget (the last duplicate wins). */
+function setXattr(inode: Inode, key: Uint8Array, value: Uint8Array): void {
+  if (key.length === 0 || key.length > XATTR_NAME_MAX) {
+    throw new FieldError("XATTR", `a ${key.length}-byte name ${show(key)}`, `1..${XATTR_NAME_MAX} bytes`);
+  }
+  if (value.length > XATTR_VALUE_MAX) {
+    throw new FieldError(
+      "XATTR",
+      `value of ${show(key)} is ${value.length} bytes`,
+      `at most ${XATTR_VALUE_MAX}`,
+    );
+  }
+  const rest = inode.xattrs.filter((x) => !bytesEq(x.key, key));
+  const next = [...rest, { key, value }];
+  const use = xattrBudgetUse(next);
+  if (use > XATTR_EXTERNAL_BUDGET) {
+    throw new FieldError(
+      "XATTR",
+      `${show(key)} brings the inode's xattrs to ${use} bytes (12 + Σ(7 + key + value))`,
+      `at most ${XATTR_EXTERNAL_BUDGET}`,
+    );
+  }
+  inode.xattrs = next;
+}
+
+function bytesEq(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Path components as libcomposefs splits them: leading and repeated '/' are skipped. */
+function components(path: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let i = 0;
+  while (i < path.length) {
+    while (i < path.length && path[i] === 0x2f) i++;
+    const start = i;
+    while (i < path.length && path[i] !== 0x2f) i++;
+    if (i > start) out.push(path.subarray(start, i));
+  }
+  return out;
+}
+
+interface PendingLink {
+  dirent: Dirent;
+  target: Uint8Array | undefined;
+  line: number;
+}
+
+interface State {
+  root: Inode | undefined;
+  links: PendingLink[];
+  /** Placeholder inodes of '@' lines, until their targets are resolved. */
+  placeholders: Map<Inode, PendingLink>;
+  strict: boolean;
+}
+
+/** Parses a composefs-dump(5) file into a tree; returns the root directory. */
+export function parseDumpfile(text: Uint8Array, opts: ParseOptions = {}): Inode {
+  const strict = opts.strict ?? false;
+  const src = opts.path ?? "dumpfile";
+  const st: State = { root: undefined, links: [], placeholders: new Map(), strict };
+  const fail = (line: number, e: FieldError): never => {
+    throw new FormatError(
+      `Cannot parse ${q(src)} line ${line}, field ${e.field}: ${e.observed}, expected ${e.expected}`,
+      {
+        path: src,
+        line,
+        field: e.field,
+      },
+    );
+  };
+
+  let lineNo = 0;
+  let pos = 0;
+  while (pos < text.length) {
+    lineNo++;
+    let end = text.indexOf(NL, pos);
+    if (end < 0) {
+      if (strict) fail(lineNo, new FieldError("LINE", "the last line has no trailing newline", "a newline"));
+      end = text.length;
+    }
+    try {
+      parseLine(st, text.subarray(pos, end), lineNo);
+    } catch (e) {
+      if (e instanceof FieldError) fail(lineNo, e);
+      throw e;
+    }
+    pos = end + 1;
+  }
+  if (st.root === undefined) {
+    throw new FormatError(`Cannot parse ${q(src)}: no entries, expected at least the root directory "/"`, {
+      path: src,
+    });
+  }
+  for (const link of st.links) {
+    try {
+      link.dirent.inode = resolveLink(st, link);
+    } catch (e) {
+      if (e instanceof FieldError) fail(link.line, e);
+      throw e;
+    }
+  }
+  return st.root;
+}
+
+function resolveLink(st: State, link: PendingLink): Inode {
+  const seen = new Set<PendingLink>();
+  let cur = link;
+  for (;;) {
+    if (seen.has(cur))
+      throw new FieldError("PAYLOAD", "the hardlink chain loops", "a chain ending at a file");
+    seen.add(cur);
+    if (cur.target === undefined)
+      throw new FieldError("PAYLOAD", "'-' (no target) on a hardlink", "the path of its target");
+    let node: Inode | undefined = st.root;
+    for (const c of components(cur.target)) {
+      node = node === undefined ? undefined : lookupChild(node, c)?.inode;
+    }
+    if (node === undefined) {
+      throw new FieldError("PAYLOAD", `no entry at ${show(cur.target)}`, "the path of an entry in the file");
+    }
+    if (node === cur.dirent.inode && cur === link) {
+      throw new FieldError("PAYLOAD", `${show(cur.target)} is the hardlink itself`, "another entry");
+    }
+    if (isDir(node)) throw new FieldError("PAYLOAD", `${show(cur.target)} is a directory`, "a non-directory");
+    const next = st.placeholders.get(node);
+    if (next === undefined) return node;
+    cur = next;
+  }
+}
+
+function parseLine(st: State, line: Uint8Array, lineNo: number): void {
+  const nul = line.indexOf(0);
+  if (nul >= 0)
+    throw new FieldError("LINE", `a NUL byte at position ${nul}`, "text without NUL (escape it as \\x00)");
+
+  const fields: Uint8Array[] = [];
+  let p = 0;
+  for (let i = 0; i < DUMP_FIELDS.length; i++) {
+    const sp = line.indexOf(SP, p);
+    if (sp < 0) {
+      fields.push(line.subarray(p));
+      p = line.length;
+    } else {
+      fields.push(line.subarray(p, sp));
+      p = sp + 1;
+    }
+  }
+  const xattrText = line.subarray(p);
+  const f = (name: (typeof DUMP_FIELDS)[number]): Uint8Array => fields[DUMP_FIELDS.indexOf(name)]!;
+
+  const path = cString(unescapeField("PATH", f("PATH")));
+  if (path.length === 0) throw new FieldError("PATH", "the path is empty", "an absolute path");
+
+  let modeText = f("MODE");
+  const isLink = modeText.length > 0 && modeText[0] === 0x40;
+  if (isLink) modeText = modeText.subarray(1);
+  const mode = u32(parseInteger("MODE", modeText, 8));
+  const type = fileType(mode);
+  if (!VALID_FILE_TYPES.includes(type)) {
+    throw new FieldError(
+      "MODE",
+      `${show(f("MODE"))} has file type 0${type.toString(8)}`,
+      "a valid S_IFMT type",
+    );
+  }
+
+  const inode = newInode(mode);
+  const dirent = addToTree(st, path, inode);
+
+  if (isLink) {
+    if (isDir(inode)) throw new FieldError("MODE", "a hardlink with directory mode", "a non-directory");
+    if (dirent === undefined) throw new FieldError("MODE", "the root as a hardlink", "a directory root");
+    const target = unescapeOptional("PAYLOAD", f("PAYLOAD"));
+    dirent.hardlink = true;
+    const link: PendingLink = { dirent, target: target && cString(target), line: lineNo };
+    st.links.push(link);
+    st.placeholders.set(inode, link);
+    return;
+  }
+
+  const sizeBig = parseInteger("SIZE", f("SIZE"), 10);
+  const nlink = u32(parseInteger("NLINK", f("NLINK"), 10));
+  const uid = u32(parseInteger("UID", f("UID"), 10));
+  const gid = u32(parseInteger("GID", f("GID"), 10));
+  const rdev = u32(parseInteger("RDEV", f("RDEV"), 10));
+  const mtime = parseMtime(f("MTIME"));
+  const payload = unescapeOptional("PAYLOAD", f("PAYLOAD"));
+  const content = unescapeOptional("CONTENT", f("CONTENT"));
+  if (content !== undefined && BigInt(content.length) !== sizeBig) {
+    throw new FieldError("CONTENT", `${content.length} bytes of content`, `exactly SIZE (${sizeBig}) bytes`);
+  }
+  const digestText = unescapeOptional("DIGEST", f("DIGEST"));
+
+  if (type === S_IFREG && sizeBig > BigInt(MAX_FILE_SIZE) && content === undefined) {
+    throw new FieldError(
+      "SIZE",
+      `${sizeBig} bytes needs more than 1024 chunks`,
+      `at most ${MAX_FILE_SIZE} (2^53)`,
+    );
+  }
+  inode.size = Number(sizeBig);
+  inode.nlink = nlink;
+  inode.uid = uid;
+  inode.gid = gid;
+  if (type === S_IFCHR || type === S_IFBLK) inode.rdev = rdev;
+  else if (st.strict && rdev !== 0) throw new FieldError("RDEV", `${rdev} on a non-device`, "0");
+  inode.mtime = mtime;
+
+  if (type === S_IFLNK) {
+    const target = payload && cString(payload);
+    if (target === undefined || target.length === 0 || target.length >= PATH_MAX) {
+      throw new FieldError(
+        "PAYLOAD",
+        target === undefined ? "no symlink target" : `a ${target.length}-byte symlink target`,
+        `1..${PATH_MAX - 1} bytes`,
+      );
+    }
+    if (st.strict && BigInt(target.length) !== sizeBig) {
+      throw new FieldError(
+        "SIZE",
+        `${sizeBig} for a ${target.length}-byte symlink target`,
+        "the target length",
+      );
+    }
+    if (st.strict && content !== undefined && content.length > 0) {
+      throw new FieldError("CONTENT", "content on a symlink", "'-'");
+    }
+    inode.payload = target;
+    inode.size = target.length;
+  } else {
+    const backing = payload && cString(payload);
+    if (backing !== undefined && backing.length >= PATH_MAX) {
+      throw new FieldError("PAYLOAD", `a ${backing.length}-byte payload`, `at most ${PATH_MAX - 1} bytes`);
+    }
+    if (content !== undefined && content.length > INLINE_CONTENT_MAX) {
+      throw new FieldError(
+        "CONTENT",
+        `${content.length} bytes of inline content`,
+        `at most ${INLINE_CONTENT_MAX}`,
+      );
+    }
+    if (type === S_IFREG) {
+      if (backing !== undefined) inode.payload = backing;
+      if (content !== undefined && content.length > 0) inode.content = content;
+    }
+  }
+  if (digestText !== undefined) {
+    const digest = parseDigest(digestText, st.strict);
+    if (type === S_IFREG) inode.digest = digest;
+  }
+
+  if (xattrText.length > MAX_XATTR_TEXT) {
+    throw new FieldError("XATTR", `${xattrText.length} bytes of xattrs`, `at most ${MAX_XATTR_TEXT}`);
+  }
+  let x = 0;
+  while (x < xattrText.length) {
+    let sp = xattrText.indexOf(SP, x);
+    if (sp < 0) sp = xattrText.length;
+    const item = xattrText.subarray(x, sp);
+    x = sp + 1;
+    const eq = item.indexOf(0x3d);
+    if (eq < 0) throw new FieldError("XATTR", `${show(item)} has no '='`, "KEY=VALUE");
+    const key = cString(unescapeField("XATTR", item.subarray(0, eq)));
+    const value = unescapeField("XATTR", item.subarray(eq + 1));
+    setXattr(inode, key, value);
+  }
+}
+
+/** Places `inode` at `path`; returns its dirent (undefined for the root). */
+function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefined {
+  if (path.length === 1 && path[0] === 0x2f) {
+    if (!isDir(inode)) throw new FieldError("MODE", "a root that is not a directory", "a directory (040000)");
+    if (st.root !== undefined) throw new FieldError("PATH", 'a second root "/"', "one root line");
+    st.root = inode;
+    return undefined;
+  }
+  if (st.root === undefined)
+    throw new FieldError("PATH", `${show(path)} before the root`, 'the root "/" first');
+  // Mirror libcomposefs: the name is what follows the last '/', after skipping leading slashes of each part.
+  let i = 0;
+  while (i < path.length && path[i] === 0x2f) i++;
+  let parent: Inode = st.root;
+  for (;;) {
+    const start = i;
+    while (i < path.length && path[i] !== 0x2f) i++;
+    if (i === path.length) {
+      const name = path.subarray(start);
+      if (!isDir(parent))
+        throw new FieldError("PATH", `the parent of ${show(path)} is not a directory`, "a directory");
+      if (
+        (name.length === 1 && name[0] === 0x2e) ||
+        (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
+      ) {
+        throw new FieldError("PATH", `${show(path)} ends in "." or ".."`, "a file name");
+      }
+      if (name.length === 0)
+        throw new FieldError("PATH", `${show(path)} has an empty file name`, "a name after '/'");
+      if (name.length > MAX_NAME_LENGTH) {
+        throw new FieldError(
+          "PATH",
+          `the file name in ${show(path)} is ${name.length} bytes`,
+          `at most ${MAX_NAME_LENGTH}`,
+        );
+      }
+      if (lookupChild(parent, name) !== undefined)
+        throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
+      return addChild(parent, name.slice(), inode);
+    }
+    const child = lookupChild(parent, path.subarray(start, i));
+    if (child === undefined) {
+      throw new FieldError(
+        "PATH",
+        `the parent directory of ${show(path)} is missing`,
+        "parents listed first",
+      );
+    }
+    parent = child.inode;
+    while (i < path.length && path[i] === 0x2f) i++;
+  }
+}
+
+/** Convenience for tests and tools: parse UTF-8 text. */
+export function parseDumpfileText(text: string, opts: ParseOptions = {}): Inode {
+  return parseDumpfile(utf8.encode(text), opts);
+}

@@ -1,0 +1,223 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FormatError } from "../../core/errors.ts";
+import { sha256 } from "../../core/hash.ts";
+import { toHex, utf8 } from "../bytes.ts";
+import { parseDumpfileText } from "../composefs/dumpfile.ts";
+import {
+  addChild,
+  type Inode,
+  newInode,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFREG,
+  S_IFSOCK,
+} from "../composefs/tree.ts";
+import {
+  CFS_HEADER,
+  EROFS_SUPER_MAGIC_V1,
+  EROFS_SUPER_OFFSET,
+  INODE_COMPACT,
+  LCFS_EROFS_MAGIC,
+  SUPER,
+} from "./layout.ts";
+import { chunking, effectiveVersion, writeErofs, xxh32 } from "./write.ts";
+
+const ROOT = "/ 4096 40755 2 0 0 0 0.0 - - -\n";
+const u32 = (img: Uint8Array, at: number) => new DataView(img.buffer, img.byteOffset).getUint32(at, true);
+const u16 = (img: Uint8Array, at: number) => new DataView(img.buffer, img.byteOffset).getUint16(at, true);
+const rejects = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(FormatError);
+    return (e as Error).message;
+  }
+  throw new Error("did not throw");
+};
+
+describe("xxh32()", () => {
+  it.each([
+    ["", 0, 0x02cc5d05],
+    ["a", 0, 0x550d7456],
+    ["abc", 0, 0x32d153ff],
+    ["Nobody inspects the spammish repetition", 0, 0xe2293b2f],
+  ])("hashes %j with seed %d like the reference xxHash32", (s, seed, want) => {
+    expect(xxh32(utf8.encode(s), seed)).toBe(want);
+  });
+});
+
+describe("chunking()", () => {
+  it.each([
+    [1, 12, 1],
+    [4096, 12, 1],
+    [4097, 13, 1],
+    [2 ** 32, 32, 1],
+    [2 ** 43, 43, 1],
+    [2 ** 43 + 1, 43, 2],
+    [100 * 2 ** 43, 43, 100],
+    [2 ** 53, 43, 1024],
+  ])("a %d-byte file uses 2^%d-byte chunks, %d of them", (size, bits, count) => {
+    expect(chunking(size)).toEqual({ chunkBits: bits, chunkCount: count });
+  });
+});
+
+describe("writeErofs()", () => {
+  it("writes the composefs header and EROFS superblock of a root-only image", () => {
+    const img = writeErofs(parseDumpfileText(ROOT));
+    expect(img.length).toBe(16384);
+    expect(u32(img, CFS_HEADER.magic)).toBe(LCFS_EROFS_MAGIC);
+    expect(u32(img, CFS_HEADER.version)).toBe(1);
+    expect(u32(img, CFS_HEADER.composefsVersion)).toBe(0);
+    expect(u32(img, EROFS_SUPER_OFFSET + SUPER.magic)).toBe(EROFS_SUPER_MAGIC_V1);
+    expect(u16(img, EROFS_SUPER_OFFSET + SUPER.rootNid)).toBe(36);
+    expect(u32(img, EROFS_SUPER_OFFSET + SUPER.inos)).toBe(257); // root + 256 whiteout stubs
+    expect(u32(img, EROFS_SUPER_OFFSET + SUPER.blocks)).toBe(4);
+    // root inode at nid 36: compact, nlink 2
+    expect(u16(img, 36 * 32 + INODE_COMPACT.mode)).toBe(0o40755);
+    expect(u16(img, 36 * 32 + INODE_COMPACT.nlink)).toBe(2);
+  });
+
+  it("is deterministic and leaves the input tree unchanged", () => {
+    const text = `${ROOT}/w 0 20644 1 0 0 0 0.0 - - - trusted.overlay.x=1\n/f 9 100644 1 0 0 0 0.0 ab/cd - -\n`;
+    const tree = parseDumpfileText(text);
+    const before = JSON.stringify(tree, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v));
+    const a = writeErofs(tree);
+    const b = writeErofs(tree);
+    expect(toHex(sha256(a))).toBe(toHex(sha256(b)));
+    expect(JSON.stringify(tree, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v))).toBe(before);
+  });
+
+  it("raises the format version to 1 for a whiteout only when maxVersion allows it", () => {
+    const tree = parseDumpfileText(`${ROOT}/w 0 20644 1 0 0 0 0.0 - - -\n`);
+    expect(effectiveVersion(tree)).toBe(1);
+    expect(effectiveVersion(tree, { version: 0, maxVersion: 0 })).toBe(0);
+    expect(u32(writeErofs(tree), CFS_HEADER.composefsVersion)).toBe(1);
+    expect(effectiveVersion(parseDumpfileText(ROOT))).toBe(0);
+  });
+
+  it("rejects a hand-built hardlink to a directory and a directory entry named '..'", () => {
+    const root = newInode(S_IFDIR | 0o755);
+    const d = newInode(S_IFDIR | 0o755);
+    addChild(root, utf8.encode("d"), d);
+    addChild(root, utf8.encode("l"), d, true);
+    expect(rejects(() => writeErofs(root))).toBe(
+      'Cannot write composefs image for "/l": a hardlink to a directory, expected a non-directory',
+    );
+    const r2 = newInode(S_IFDIR | 0o755);
+    r2.children.push({ name: utf8.encode(".."), inode: newInode(S_IFREG), hardlink: false });
+    expect(rejects(() => writeErofs(r2))).toContain('an explicit "." or ".." entry');
+  });
+
+  it("rejects a payload file over 1024 chunks and xattrs over the budget after the overlay rewrite", () => {
+    const big = newInode(S_IFDIR | 0o755);
+    addChild(big, utf8.encode("f"), newInode(S_IFREG | 0o644, { size: 2 ** 53 + 2 ** 43 }));
+    expect(rejects(() => writeErofs(big))).toContain("needs 1025 chunks (File too large)");
+    // 12 + 7 + 8 + 32740 = 32767 fits the parser; the metacopy xattr added for a payload file does not
+    const tree = parseDumpfileText(`${ROOT}/f 5 100644 1 0 0 0 0.0 a/b - - user.max=${"v".repeat(32740)}\n`);
+    expect(rejects(() => writeErofs(tree))).toContain('adding xattr "trusted.overlay.metacopy"');
+  });
+
+  it("returns an image or throws FormatError for random trees", () => {
+    const types = [S_IFREG, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK];
+    const op = fc.record({
+      parent: fc.nat(),
+      name: fc
+        .uint8Array({ minLength: 1, maxLength: 12 })
+        .map((a) => a.map((c) => (c === 0 || c === 0x2f ? 0x61 : c))),
+      type: fc.constantFrom(...types),
+      perm: fc.integer({ min: 0, max: 0o7777 }),
+      size: fc.oneof(
+        fc.constant(0),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer({ min: 0, max: 2 ** 53 + 2 ** 44 }),
+      ),
+      inline: fc.boolean(),
+      ids: fc.constantFrom(0, 1, 65535, 65536, 4294967295),
+      rdev: fc.constantFrom(0, 0, 259, 0xffffffff),
+      mtime: fc.constantFrom(0, 1, -5, 1700000000),
+      nsec: fc.constantFrom(0, 999999999),
+      xattrs: fc.array(
+        fc.record({
+          key: fc.constantFrom(
+            "user.a",
+            "security.selinux",
+            "trusted.overlay.opaque",
+            "trusted.overlay.overlay.whiteouts",
+            "system.posix_acl_access",
+            "odd",
+          ),
+          len: fc.constantFrom(0, 1, 3, 100, 4000, 16000),
+        }),
+        { maxLength: 4 },
+      ),
+      link: fc.option(fc.nat(), { freq: 5 }),
+      target: fc.integer({ min: 1, max: 5000 }),
+      digest: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 40 }),
+        fc.constantFrom(0, 1),
+        fc.constantFrom(0, 1),
+        (ops, v, mv) => {
+          const root = newInode(S_IFDIR | 0o755);
+          const all: Inode[] = [root];
+          for (const o of ops) {
+            const dirs = all.filter((i) => (i.mode & 0o170000) === S_IFDIR);
+            const parent = dirs[o.parent % dirs.length]!;
+            if (parent.children.some((d) => toHex(d.name) === toHex(o.name))) continue;
+            if (
+              (o.name.length === 1 && o.name[0] === 0x2e) ||
+              (o.name.length === 2 && o.name[0] === 0x2e && o.name[1] === 0x2e)
+            )
+              continue;
+            const files = all.filter((i) => (i.mode & 0o170000) !== S_IFDIR);
+            if (o.link !== null && files.length > 0) {
+              addChild(parent, o.name, files[o.link % files.length]!, true);
+              continue;
+            }
+            const inode = newInode(o.type | o.perm, {
+              uid: o.ids,
+              gid: o.ids,
+              nlink: o.ids || 1,
+              mtime: { sec: o.mtime, nsec: o.nsec },
+            });
+            if (o.type === S_IFCHR || o.type === S_IFBLK) inode.rdev = o.rdev;
+            if (o.type === S_IFLNK) {
+              inode.payload = new Uint8Array(Math.min(o.target, 4095)).fill(0x78);
+              inode.size = inode.payload.length;
+            } else if (o.type === S_IFREG) {
+              if (o.inline && o.size > 0 && o.size <= 5000) {
+                inode.size = o.size;
+                inode.content = new Uint8Array(o.size).fill(7);
+              } else {
+                inode.size = o.size;
+                inode.payload = utf8.encode("ab/cdef");
+                if (o.digest) inode.digest = new Uint8Array(32).fill(9);
+              }
+            }
+            for (const x of o.xattrs) {
+              const key = utf8.encode(x.key);
+              if (!inode.xattrs.some((y) => toHex(y.key) === toHex(key))) {
+                inode.xattrs.push({ key, value: new Uint8Array(x.len).fill(0x41) });
+              }
+            }
+            addChild(parent, o.name, inode);
+            all.push(inode);
+          }
+          try {
+            const img = writeErofs(root, { version: v, maxVersion: mv });
+            expect(img.length % 4096).toBe(0);
+          } catch (e) {
+            if (!(e instanceof FormatError)) throw e;
+          }
+        },
+      ),
+      { seed: 424242, numRuns: 300 },
+    );
+  });
+});
