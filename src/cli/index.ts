@@ -8,10 +8,19 @@ import { fsverityDigestCommand } from "./fsverity-digest.ts";
 import { keygenCommand } from "./keygen.ts";
 import { lsCommand } from "./ls.ts";
 import { showCommand } from "./show.ts";
+import { signCommand } from "./sign.ts";
+import { verifyCommitCommand } from "./verify-commit.ts";
 
 export type { CommandModule };
 
-const commands: CommandModule[] = [fsverityDigestCommand, keygenCommand, showCommand, lsCommand];
+const commands: CommandModule[] = [
+  fsverityDigestCommand,
+  keygenCommand,
+  showCommand,
+  lsCommand,
+  signCommand,
+  verifyCommitCommand,
+];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   let exit = 0;

@@ -16,6 +16,7 @@ export const keygenCommand: CommandModule = (y, ctx) =>
       const pair = generateKeyPair(randomBytes(32));
       writeFileAtomic(`${argv.out}.secret`, formatSecretKeyFile(pair.secretKey), 0o600);
       writeFileAtomic(`${argv.out}.pub`, formatPublicKeyFile([pair.publicKey]), 0o644);
-      ctx.out(`${argv.out}.pub ${formatPublicKeyFile([pair.publicKey])}`);
+      ctx.out(`Wrote ${argv.out}.secret (mode 0600) and ${argv.out}.pub; public key:\n`);
+      ctx.out(formatPublicKeyFile([pair.publicKey]));
     },
   );

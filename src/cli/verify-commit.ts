@@ -1,0 +1,42 @@
+// `sealroot verify-commit --repo DIR (--commit SHA | --ref REF) --keys FILE`: like `ostree sign --verify`.
+// Exit 0 and the key that verified, or exit 1 and one line saying why. The commit is loaded by checksum and
+// re-hashed first, so a tampered `.commit` is refused before any signature is looked at.
+
+import { ed25519Signatures } from "../formats/ostree/objects.ts";
+import { parsePublicKeyFile } from "../verify/keys.ts";
+import { verifyCommitSignatures } from "../verify/signature.ts";
+import type { CommandModule } from "./context.ts";
+import { openRepoAndCommit, repoOptions } from "./show.ts";
+
+export const verifyCommitCommand: CommandModule = (y, ctx, setExit) =>
+  y.command(
+    "verify-commit",
+    "Verify a commit's ed25519 signatures against trusted public keys",
+    (a) =>
+      repoOptions(a).option("keys", {
+        type: "string",
+        demandOption: true,
+        describe: "file with one base64 ed25519 public key per line",
+      }),
+    (argv) => {
+      const keyFile = parsePublicKeyFile(ctx.fs.readFile(argv.keys), argv.keys);
+      for (const p of keyFile.problems) {
+        ctx.err(`sealroot: warning: ${argv.keys} line ${p.line}: ${p.reason}; key skipped\n`);
+      }
+      const { repo, checksum } = openRepoAndCommit(ctx, argv);
+      const { bytes } = repo.readCommit(checksum);
+      const meta = repo.readCommitmeta(checksum);
+      const verdict = verifyCommitSignatures(
+        bytes,
+        meta ? ed25519Signatures(meta.entries) : undefined,
+        keyFile.keys,
+      );
+      if (verdict.ok) {
+        ctx.out(`ed25519: Signature verified successfully with key '${verdict.keyHex}'\n`);
+        return;
+      }
+      const missing = meta === undefined ? " (the commit has no .commitmeta)" : "";
+      ctx.err(`sealroot: Cannot verify commit ${checksum}: ${verdict.reason}${missing}\n`);
+      setExit(1);
+    },
+  );
