@@ -28,8 +28,10 @@ if ((${#missing[@]})); then
 fi
 
 if [ ! -x node_modules/.bin/vitest ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install, not npm ci: npm 11 leaves other platforms' optional packages (biome, bun) out of the
+  # lock file and then `npm ci` refuses it as out of sync. install keeps the locked versions.
+  echo "setup: npm install (locked versions)"
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 if [ ! -x dist/sealroot ] || [ -n "$(find src -newer dist/sealroot -name '*.ts' -print -quit)" ]; then
