@@ -9,6 +9,7 @@ import { keygenCommand } from "./keygen.ts";
 import { lsCommand } from "./ls.ts";
 import { showCommand } from "./show.ts";
 import { signCommand } from "./sign.ts";
+import { verifyCommand } from "./verify.ts";
 import { verifyCommitCommand } from "./verify-commit.ts";
 
 export type { CommandModule };
@@ -20,6 +21,7 @@ const commands: CommandModule[] = [
   lsCommand,
   signCommand,
   verifyCommitCommand,
+  verifyCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

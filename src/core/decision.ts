@@ -1,0 +1,253 @@
+// The boot decision: from the kernel command line, prepare-root.conf and the sysroot to one verdict and
+// the record that explains it. `decideTrust` runs every check that needs no image bytes (policy, target,
+// commit re-hash, signatures, signed digest); `checkImage` compares the image's fs-verity digest, which
+// the boot measures with the kernel on the fd it mounts and `sealroot verify` computes in userspace.
+// Pure over the injected FsRead and repository opener; a refusal is a verdict, never a throw.
+
+import { toHex } from "../formats/bytes.ts";
+import { COMPOSEFS_DIGEST_KEY, composefsDigest, ed25519Signatures } from "../formats/ostree/objects.ts";
+import type { OstreeRepo } from "../formats/ostree/repo.ts";
+import { parsePublicKeyFile } from "../verify/keys.ts";
+import { verifyCommitSignatures } from "../verify/signature.ts";
+import { parseCmdline, requireTarget } from "./cmdline.ts";
+import type { PrepareRootConfig } from "./config.ts";
+import { type Deployment, loadDeploymentCommit, resolveDeployment } from "./deployment.ts";
+import { q, SealrootError } from "./errors.ts";
+import type { FsRead } from "./fs.ts";
+import { type ComposefsMode, type InputRef, resolvePolicy, type TrustPolicy } from "./policy.ts";
+
+/** The check that refused the boot; each failure names one. */
+export type Stage = "policy" | "target" | "commit" | "keys" | "signature" | "image";
+
+export interface KeySetRecord {
+  path: string;
+  requiredBy: string[];
+  keys: number;
+  /** Malformed lines of the key file, skipped (they do not disable the other keys). */
+  problems: string[];
+  /** The key (hex) that verified a signature, once verified. */
+  verifiedBy?: string;
+}
+
+export interface DigestRequirement {
+  hex: string;
+  /** `karg ot-composefs=digest=…`, or `signed ostree.composefs.digest.v0 (keys <path>)`. */
+  source: string;
+}
+
+export interface Decision {
+  verdict: "boot" | "refuse";
+  stage?: Stage;
+  /** One line, plain words: what failed and why. */
+  reason?: string;
+  cmdline: string;
+  config?: string;
+  composefs?: ComposefsMode;
+  /** Whether the root will be the composefs image (false: ostree's legacy bind mount). */
+  useComposefs?: boolean;
+  verityRequired?: boolean;
+  deployment?: { path: string; stateroot: string; commit: string; serial: number };
+  /** True once the `.commit` bytes hashed to the commit id in the deployment's name. */
+  commitVerified?: boolean;
+  image?: { path: string; present: boolean; digest?: string; measuredBy?: "kernel" | "userspace" };
+  keySets: KeySetRecord[];
+  expectedDigests: DigestRequirement[];
+  applied: { source: string; token: string; effect: string }[];
+  overruled: { source: string; token: string; reason: string }[];
+  sysrootReadonly?: boolean;
+  etcTransient?: boolean;
+  rootTransient?: boolean;
+  rootTransientRo?: boolean;
+}
+
+export interface TrustInputs {
+  fs: FsRead;
+  /** The physical root filesystem, mounted (absolute, no symlinks). */
+  sysroot: string;
+  cmdline: string;
+  config: PrepareRootConfig;
+  /** Where key paths from kargs and config resolve: "/" in the initramfs. */
+  keyRoot: string;
+  openRepo: (path: string) => Pick<OstreeRepo, "path" | "readCommit" | "readCommitmeta">;
+}
+
+/** What `decideTrust` hands on to the image step (and to the mount, at boot). */
+export interface Trust {
+  decision: Decision;
+  policy?: TrustPolicy;
+  deployment?: Deployment;
+}
+
+const refs = (r: InputRef[]) => r.map((x) => `${x.source} ${x.token}`);
+
+function refuse(d: Decision, stage: Stage, reason: string): Decision {
+  d.verdict = "refuse";
+  d.stage = stage;
+  d.reason = reason;
+  return d;
+}
+
+/** Runs `step`; a SealrootError becomes a refusal at `stage` with its message. Other errors are bugs. */
+function attempt<T>(d: Decision, stage: Stage, step: () => T): T | undefined {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof SealrootError) {
+      refuse(d, stage, e.message);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+function joinRoot(root: string, path: string): string {
+  return root === "/" ? path : `${root.replace(/\/+$/, "")}${path.startsWith("/") ? "" : "/"}${path}`;
+}
+
+export function decideTrust(inp: TrustInputs): Trust {
+  const d: Decision = {
+    verdict: "boot",
+    cmdline: inp.cmdline,
+    keySets: [],
+    expectedDigests: [],
+    applied: [],
+    overruled: [],
+  };
+  if (inp.config.file !== undefined) d.config = inp.config.file;
+
+  const policy = attempt(d, "policy", () => resolvePolicy(parseCmdline(inp.cmdline), inp.config));
+  if (!policy) return { decision: d };
+  d.composefs = policy.composefs;
+  d.verityRequired = policy.verityRequired;
+  d.applied = policy.applied.map(({ source, token, effect }) => ({ source, token, effect }));
+  d.overruled = policy.overruled.map(({ source, token, reason }) => ({ source, token, reason }));
+  d.sysrootReadonly = policy.sysrootReadonly;
+  d.etcTransient = policy.etcTransient;
+  d.rootTransient = policy.rootTransient;
+  d.rootTransientRo = policy.rootTransientRo;
+  if (policy.expectedDigest) {
+    d.expectedDigests.push({
+      hex: policy.expectedDigest.hex,
+      source: refs(policy.expectedDigest.requiredBy).join(", "),
+    });
+  }
+
+  const deployment = attempt(d, "target", () =>
+    resolveDeployment(inp.fs, inp.sysroot, requireTarget(parseCmdline(inp.cmdline)).path),
+  );
+  if (!deployment) return { decision: d, policy };
+  d.deployment = {
+    path: deployment.path,
+    stateroot: deployment.stateroot,
+    commit: deployment.commit,
+    serial: deployment.serial,
+  };
+  const present = inp.fs.lstatIfExists(deployment.composefsImage)?.kind === "file";
+  d.image = { path: deployment.composefsImage, present };
+  const trust: Trust = { decision: d, policy, deployment };
+
+  const needsCommit = policy.keySets.length > 0;
+  if (!needsCommit) return decideComposefs(trust);
+
+  const commit = attempt(d, "commit", () => loadDeploymentCommit(inp.openRepo(deployment.repo), deployment));
+  if (!commit) return trust;
+  d.commitVerified = true;
+  const signatures = commit.commitmeta ? ed25519Signatures(commit.commitmeta.entries) : undefined;
+
+  for (const set of policy.keySets) {
+    const rec: KeySetRecord = { path: set.path, requiredBy: refs(set.requiredBy), keys: 0, problems: [] };
+    d.keySets.push(rec);
+    const file = attempt(d, "keys", () => {
+      const path = joinRoot(inp.keyRoot, set.path);
+      return parsePublicKeyFile(inp.fs.readFile(path), path);
+    });
+    if (!file) return trust;
+    rec.keys = file.keys.length;
+    rec.problems = file.problems.map((p) => `line ${p.line}: ${p.reason}`);
+    const verdict = verifyCommitSignatures(commit.bytes, signatures, file.keys);
+    if (!verdict.ok) {
+      const none = commit.commitmeta === undefined ? " (no .commitmeta)" : "";
+      refuse(
+        d,
+        "signature",
+        `Commit ${deployment.commit} is not signed by a key in ${q(set.path)}: ${verdict.reason}${none}`,
+      );
+      return trust;
+    }
+    rec.verifiedBy = verdict.keyHex;
+  }
+
+  const signed = composefsDigest(commit.commit);
+  if (!signed || signed.length !== 32) {
+    refuse(
+      d,
+      "signature",
+      `Commit ${deployment.commit} carries no 32-byte ${COMPOSEFS_DIGEST_KEY}, expected the signed composefs digest`,
+    );
+    return trust;
+  }
+  d.expectedDigests.push({
+    hex: toHex(signed),
+    source: `signed ${COMPOSEFS_DIGEST_KEY} (keys ${policy.keySets.map((s) => s.path).join(", ")})`,
+  });
+  return decideComposefs(trust);
+}
+
+/** Chooses composefs or the legacy bind from the mode and whether the image exists. */
+function decideComposefs(trust: Trust): Trust {
+  const { decision: d, policy } = trust;
+  if (!policy || !d.image) return trust;
+  if (policy.composefs === "off") {
+    d.useComposefs = false;
+    if (policy.rootTransient) refuse(d, "policy", "root.transient needs composefs, but composefs is off");
+    return trust;
+  }
+  if (!d.image.present) {
+    if (policy.composefs === "maybe" && !policy.rootTransient) {
+      d.useComposefs = false;
+      return trust;
+    }
+    const why = policy.composefs === "maybe" ? "root.transient needs composefs" : "composefs is required";
+    refuse(d, "image", `Cannot find composefs image ${q(d.image.path)}: no such file, ${why}`);
+    return trust;
+  }
+  d.useComposefs = true;
+  return trust;
+}
+
+/**
+ * The image step: `digest` is the image's fs-verity digest (32 bytes) or `undefined` when the image has
+ * none (no fs-verity in the kernel's eyes). Every expected digest must equal it; a required verity needs
+ * one.
+ */
+export function checkImage(
+  trust: Trust,
+  digest: Uint8Array | undefined,
+  measuredBy: "kernel" | "userspace",
+): Decision {
+  const d = trust.decision;
+  if (d.verdict === "refuse" || !d.useComposefs || !d.image) return d;
+  if (digest !== undefined) {
+    d.image.digest = toHex(digest);
+    d.image.measuredBy = measuredBy;
+  }
+  const needed = d.expectedDigests.length > 0 || d.verityRequired;
+  if (!needed) return d;
+  if (digest === undefined) {
+    return refuse(
+      d,
+      "image",
+      `Cannot measure composefs image ${q(d.image.path)}: fs-verity is not enabled on it, expected a verity-protected image`,
+    );
+  }
+  for (const e of d.expectedDigests) {
+    if (e.hex !== d.image.digest) {
+      return refuse(
+        d,
+        "image",
+        `Composefs image ${q(d.image.path)} has fs-verity digest ${d.image.digest}, expected ${e.hex} (${e.source})`,
+      );
+    }
+  }
+  return d;
+}
