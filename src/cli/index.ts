@@ -3,6 +3,7 @@
 
 import yargs from "yargs";
 import { SealrootError } from "../core/errors.ts";
+import { composefsDumpCommand } from "./composefs-dump.ts";
 import type { CliContext, CommandModule } from "./context.ts";
 import { fsverityDigestCommand } from "./fsverity-digest.ts";
 import { keygenCommand } from "./keygen.ts";
@@ -22,6 +23,7 @@ const commands: CommandModule[] = [
   signCommand,
   verifyCommitCommand,
   verifyCommand,
+  composefsDumpCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
