@@ -5,9 +5,11 @@ import yargs from "yargs";
 import { SealrootError } from "../core/errors.ts";
 import { composefsDumpCommand } from "./composefs-dump.ts";
 import type { CliContext, CommandModule } from "./context.ts";
+import { enableVerityCommand } from "./enable-verity.ts";
 import { fsverityDigestCommand } from "./fsverity-digest.ts";
 import { keygenCommand } from "./keygen.ts";
 import { lsCommand } from "./ls.ts";
+import { measureCommand } from "./measure.ts";
 import { showCommand } from "./show.ts";
 import { signCommand } from "./sign.ts";
 import { verifyCommand } from "./verify.ts";
@@ -24,6 +26,8 @@ const commands: CommandModule[] = [
   verifyCommitCommand,
   verifyCommand,
   composefsDumpCommand,
+  measureCommand,
+  enableVerityCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

@@ -12,10 +12,12 @@ const NAMES: Record<number, string> = {
   6: "ENXIO",
   7: "E2BIG",
   9: "EBADF",
+  10: "ECHILD",
   11: "EAGAIN",
   12: "ENOMEM",
   13: "EACCES",
   14: "EFAULT",
+  15: "ENOTBLK",
   16: "EBUSY",
   17: "EEXIST",
   18: "EXDEV",
@@ -37,20 +39,36 @@ const NAMES: Record<number, string> = {
   39: "ENOTEMPTY",
   40: "ELOOP",
   61: "ENODATA",
+  74: "EBADMSG",
   75: "EOVERFLOW",
+  84: "EILSEQ",
   95: "EOPNOTSUPP",
   110: "ETIMEDOUT",
   116: "ESTALE",
   122: "EDQUOT",
   124: "EMEDIUMTYPE",
+  126: "ENOKEY",
+  129: "EKEYREJECTED",
 };
 
 export function errnoName(errno: number): string {
   return NAMES[errno] ?? `errno ${errno}`;
 }
 
-/** `Cannot <action> "<path>": <ERRNO>` */
-export function sysError(action: string, path: string, errno: number | string): SysError {
+/** `Cannot <action> "<path>": <ERRNO>[ (<detail>)][, expected <expected>]`. `detail` carries what the kernel
+ * said (the new mount API's fs-context log); `expected` names what would have made the call succeed. */
+export function sysError(
+  action: string,
+  path: string,
+  errno: number | string,
+  extra: { detail?: string; expected?: string } = {},
+): SysError {
   const name = typeof errno === "number" ? errnoName(errno) : errno;
-  return new SysError(name, `Cannot ${action} ${q(path)}: ${name}`, { path, action });
+  const detail = extra.detail ? ` (${extra.detail})` : "";
+  const expected = extra.expected ? `, expected ${extra.expected}` : "";
+  return new SysError(name, `Cannot ${action} ${q(path)}: ${name}${detail}${expected}`, {
+    path,
+    action,
+    ...(extra.detail ? { detail: extra.detail } : {}),
+  });
 }

@@ -1,13 +1,14 @@
 // Every libc symbol sealroot calls, declared once through ffi-rs (the only importer of ffi-rs). Each
 // wrapper gives the C prototype in a comment and returns the raw result with errno; turning errno into a
-// typed error is src/sys/errno.ts's job. Buffers passed as U8Array are written in place by the callee.
+// typed error is src/sys/errno.ts's job. Buffers passed as U8Array are written in place by the callee
+// (checked under Node and Bun). A `null` pointer argument is passed as a 64-bit zero.
 
-import { DataType, load, open } from "ffi-rs";
+import { DataType, load, open as openLibrary } from "ffi-rs";
 
 let opened = false;
 function libc(): void {
   if (!opened) {
-    open({ library: "libc", path: "" });
+    openLibrary({ library: "libc", path: "" });
     opened = true;
   }
 }
@@ -28,6 +29,114 @@ function call(funcName: string, retType: DataType, paramsType: DataType[], param
     errno: true,
   } as never) as unknown as { value: number | bigint; errnoCode: number };
   return { value: Number(r.value), errno: r.value === -1 || r.value === -1n ? r.errnoCode : 0 };
+}
+
+/** A C argument: integers (int, long, size_t, pointers given as 0), C strings, in/out byte buffers, NULL. */
+export type CArg = number | string | Uint8Array | null;
+
+function typeOf(a: CArg): DataType {
+  if (typeof a === "string") return DataType.String;
+  if (a instanceof Uint8Array) return DataType.U8Array;
+  return DataType.I64;
+}
+
+/** Calls `funcName` with argument types derived from the values (for variadic and pointer-or-NULL
+ * parameters): every integer travels as a 64-bit register value, which is what the ABI does for `int`
+ * and `long` arguments on x86_64 and aarch64. */
+function callArgs(funcName: string, retType: DataType, args: CArg[]): CResult {
+  return call(
+    funcName,
+    retType,
+    args.map(typeOf),
+    args.map((a) => (a === null ? 0 : a)),
+  );
+}
+
+// ---- flags (asm-generic values, identical on x86_64 and aarch64 unless noted) ----
+export const O_RDONLY = 0;
+export const O_RDWR = 2;
+export const O_CLOEXEC = 0o2000000;
+/** mount(2) flags, <linux/mount.h> / <sys/mount.h>. */
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MS_NOEXEC = 8;
+export const MS_REMOUNT = 32;
+export const MS_BIND = 4096;
+export const MS_MOVE = 8192;
+export const MS_REC = 16384;
+export const MS_SILENT = 32768;
+export const MS_PRIVATE = 1 << 18;
+export const MS_SLAVE = 1 << 19;
+export const MS_SHARED = 1 << 20;
+/** umount2(2) flags. */
+export const MNT_FORCE = 1;
+export const MNT_DETACH = 2;
+/** The "current directory" dirfd for *at() calls. */
+export const AT_FDCWD = -100;
+
+/** int open(const char *pathname, int flags, mode_t mode); */
+export function open(path: string, flags: number, mode = 0): CResult {
+  return call("open", DataType.I32, [DataType.String, DataType.I32, DataType.I32], [path, flags, mode]);
+}
+
+/** int close(int fd); */
+export function close(fd: number): CResult {
+  return call("close", DataType.I32, [DataType.I32], [fd]);
+}
+
+/** ssize_t read(int fd, void *buf, size_t count); */
+export function read(fd: number, buf: Uint8Array): CResult {
+  return call("read", DataType.I64, [DataType.I32, DataType.U8Array, DataType.U64], [fd, buf, buf.length]);
+}
+
+/** ssize_t pread(int fd, void *buf, size_t count, off_t offset); */
+export function pread(fd: number, buf: Uint8Array, offset: number): CResult {
+  return call(
+    "pread",
+    DataType.I64,
+    [DataType.I32, DataType.U8Array, DataType.U64, DataType.I64],
+    [fd, buf, buf.length, offset],
+  );
+}
+
+/** int ioctl(int fd, unsigned long request, ...); — the third argument is a struct buffer (written in
+ * place by _IOR/_IOWR requests), an integer, or absent. */
+export function ioctl(fd: number, request: number, arg?: Uint8Array | number): CResult {
+  return callArgs("ioctl", DataType.I32, arg === undefined ? [fd, request] : [fd, request, arg]);
+}
+
+/** int mount(const char *source, const char *target, const char *filesystemtype, unsigned long
+ * mountflags, const void *data); */
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null,
+): CResult {
+  return callArgs("mount", DataType.I32, [source, target, fstype, flags, data]);
+}
+
+/** int umount2(const char *target, int flags); */
+export function umount2(target: string, flags: number): CResult {
+  return call("umount2", DataType.I32, [DataType.String, DataType.I32], [target, flags]);
+}
+
+/** int chroot(const char *path); */
+export function chroot(path: string): CResult {
+  return call("chroot", DataType.I32, [DataType.String], [path]);
+}
+
+/** int chdir(const char *path); */
+export function chdir(path: string): CResult {
+  return call("chdir", DataType.I32, [DataType.String], [path]);
+}
+
+/** long syscall(long number, ...); — for system calls glibc 2.36 may lack a wrapper for (the new mount
+ * API, pivot_root); numbers in ./syscalls.ts. */
+export function syscall(nr: number, ...args: CArg[]): CResult {
+  return callArgs("syscall", DataType.I64, [nr, ...args]);
 }
 
 /** ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size); */

@@ -1,0 +1,81 @@
+// `Sys`: every side effect the boot orchestrator (src/boot/) may cause, as one interface over the file
+// reads of FsRead. The real implementation is src/sys/real.ts; tests hand in a recording fake or wrap the
+// real one to fail at the k-th call. Every method either succeeds or throws a SysError naming the call,
+// the path and the errno; nothing returns -1. Pure types.
+
+import type { FsRead, Stat } from "../core/fs.ts";
+import type { MountAttr } from "./ffi/structs.ts";
+
+export type { MountAttr };
+
+/** One fs-verity measurement: the kernel's algorithm name and the digest bytes. */
+export interface VerityDigest {
+  /** "sha256" or "sha512" (FS_VERITY_HASH_ALG_*), as `fsverity measure` prints it. */
+  algorithm: string;
+  digest: Uint8Array;
+}
+
+/** One fsconfig(2) command on a filesystem context from fsopen(). */
+export type FsConfigOp =
+  | { kind: "flag"; key: string }
+  | { kind: "string"; key: string; value: string }
+  | { kind: "fd"; key: string; fd: number }
+  | { kind: "create" };
+
+/** A loop device bound to a file by LOOP_CONFIGURE; close `fd` once the device is mounted (autoclear). */
+export interface LoopDevice {
+  device: string;
+  fd: number;
+}
+
+export interface Sys extends FsRead {
+  // ---- files and directories ----
+  /** stat(2), following symlinks. */
+  stat(path: string): Stat;
+  mkdir(path: string, mode: number): void;
+  rmdir(path: string): void;
+  symlink(target: string, path: string): void;
+  /** Atomic replace (temporary file, fsync, rename) with `mode`. */
+  writeFile(path: string, data: Uint8Array | string, mode: number): void;
+  /** open(2) with O_* flags from src/sys/ffi/libc.ts; returns the fd. */
+  open(path: string, flags: number): number;
+  close(fd: number): void;
+  /** pread(2) of up to `length` bytes; shorter at end of file. */
+  pread(fd: number, length: number, offset: number): Uint8Array;
+
+  // ---- fs-verity ----
+  /** FS_IOC_MEASURE_VERITY on `fd`; `undefined` when the file has no verity (ENODATA). Throws when the
+   * file system or kernel has no fs-verity (ENOTTY/EOPNOTSUPP). `path` is for messages. */
+  measureVerity(fd: number, path: string): VerityDigest | undefined;
+  /** FS_IOC_ENABLE_VERITY (SHA-256, 4096-byte blocks, no salt); false when it was already enabled. */
+  enableVerity(path: string): boolean;
+
+  // ---- block devices ----
+  /** LOOP_CTL_GET_FREE + LOOP_CONFIGURE over `fd`: read-only, direct I/O, autoclear, 4096-byte blocks. */
+  loopAttach(fd: number, fileName: string): LoopDevice;
+
+  // ---- mounts ----
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags: number): void;
+  /** Returns the filesystem context fd. Failures of fsconfig/fsmount carry the kernel's log text. */
+  fsopen(fsname: string, flags: number): number;
+  fsconfig(fsfd: number, op: FsConfigOp): void;
+  /** Returns a detached mount fd. `attrFlags` are MOUNT_ATTR_*. */
+  fsmount(fsfd: number, flags: number, attrFlags: number): number;
+  moveMount(fromDfd: number, fromPath: string, toDfd: number, toPath: string, flags: number): void;
+  openTree(dfd: number, path: string, flags: number): number;
+  mountSetattr(dfd: number, path: string, flags: number, attr: MountAttr): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  chroot(path: string): void;
+  chdir(path: string): void;
+
+  // ---- facts ----
+  /** uname -r, for messages and logs (fallbacks are chosen by errno, not by version). */
+  kernelRelease(): string;
+}
