@@ -10,6 +10,7 @@ import { fsverityDigestCommand } from "./fsverity-digest.ts";
 import { keygenCommand } from "./keygen.ts";
 import { lsCommand } from "./ls.ts";
 import { measureCommand } from "./measure.ts";
+import { prepareRootCommand } from "./prepare-root.ts";
 import { showCommand } from "./show.ts";
 import { signCommand } from "./sign.ts";
 import { verifyCommand } from "./verify.ts";
@@ -28,6 +29,7 @@ const commands: CommandModule[] = [
   composefsDumpCommand,
   measureCommand,
   enableVerityCommand,
+  prepareRootCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

@@ -178,7 +178,7 @@ export function decideTrust(inp: TrustInputs): Trust {
   }
 
   const signed = composefsDigest(commit.commit);
-  if (!signed || signed.length !== 32) {
+  if (signed?.length !== 32) {
     refuse(
       d,
       "signature",

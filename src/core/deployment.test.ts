@@ -115,6 +115,7 @@ function fakeFs(tree: Record<string, Node>): FsRead {
     rdev: 0,
     mtimeSec: 0,
     mtimeNsec: 0,
+    dev: 0,
     ino: 0,
     nlink: 1,
   });

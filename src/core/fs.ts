@@ -15,6 +15,8 @@ export interface Stat {
   rdev: number;
   mtimeSec: number;
   mtimeNsec: number;
+  /** st_dev of the file system holding the file (Linux dev_t encoding). */
+  dev: number;
   ino: number;
   nlink: number;
 }

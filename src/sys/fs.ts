@@ -34,6 +34,7 @@ function toStat(s: BigIntStats): Stat {
     rdev: Number(s.rdev),
     mtimeSec: Number(s.mtimeNs / 1_000_000_000n),
     mtimeNsec: Number(s.mtimeNs % 1_000_000_000n),
+    dev: Number(s.dev),
     ino: Number(s.ino),
     nlink: Number(s.nlink),
   };

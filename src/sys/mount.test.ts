@@ -71,6 +71,7 @@ class FakeSys {
       stat: notUsed,
       mkdir: notUsed,
       rmdir: notUsed,
+      unlink: notUsed,
       symlink: notUsed,
       writeFile: notUsed,
       open: notUsed,

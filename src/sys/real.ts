@@ -3,7 +3,7 @@
 // becomes a SysError naming the call, the path and the errno; new-mount-API failures also carry the
 // kernel's own fs-context log text, which says far more than the errno.
 
-import { chmodSync, mkdirSync, realpathSync, rmdirSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, realpathSync, rmdirSync, symlinkSync, unlinkSync } from "node:fs";
 import { release } from "node:os";
 import { q } from "../core/errors.ts";
 import { errnoName, sysError } from "./errno.ts";
@@ -111,6 +111,9 @@ export const realSys: Sys = {
   },
   rmdir(path) {
     nodeCall("remove directory", path, () => rmdirSync(path));
+  },
+  unlink(path) {
+    nodeCall("remove", path, () => unlinkSync(path));
   },
   symlink(target, path) {
     nodeCall(`create symlink to ${q(target)} at`, path, () => symlinkSync(target, path));

@@ -34,6 +34,8 @@ export interface Sys extends FsRead {
   stat(path: string): Stat;
   mkdir(path: string, mode: number): void;
   rmdir(path: string): void;
+  /** unlink(2): a file or symlink. */
+  unlink(path: string): void;
   symlink(target: string, path: string): void;
   /** Atomic replace (temporary file, fsync, rename) with `mode`. */
   writeFile(path: string, data: Uint8Array | string, mode: number): void;

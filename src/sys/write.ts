@@ -3,7 +3,7 @@
 // source for key generation.
 
 import { randomBytes as nodeRandomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { sysError } from "./errno.ts";
 
@@ -17,6 +17,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
     throw sysError("create", tmp, (e as NodeJS.ErrnoException).code ?? "EIO");
   }
   try {
+    fchmodSync(fd, mode); // exact mode, whatever the umask
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
