@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 #   qemu-system-x86   the VM and boot tiers (TCG: real fs-verity with Debian 13's kernel)
 #   busybox-static    the minimal initramfs; cpio zstd xz-utils build and unpack initramfs/kernel modules
 #   gpg e2fsprogs     the private apt config that fetches the kernel; mke2fs -O verity for VM disks
+#   time              GNU time -v: peak memory in the benchmarks
 APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates qemu-system-x86 busybox-static
-  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring)
+  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -12,6 +12,7 @@ import { encodeOstreeBooted } from "../core/records.ts";
 import { toHex } from "../formats/bytes.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import {
+  AT_FDCWD,
   MNT_DETACH,
   MS_BIND,
   MS_MOVE,
@@ -21,6 +22,12 @@ import {
   MS_REMOUNT,
   MS_SILENT,
 } from "../sys/ffi/libc.ts";
+import {
+  AT_RECURSIVE,
+  MOVE_MOUNT_F_EMPTY_PATH,
+  OPEN_TREE_CLOEXEC,
+  OPEN_TREE_CLONE,
+} from "../sys/ffi/syscalls.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { mountComposefs, openImage, probeRead } from "../sys/mount.ts";
 import type { Sys } from "../sys/types.ts";
@@ -87,25 +94,41 @@ export function prepareRoot(sys: Sys, o: PrepareRootOptions): PrepareRootResult 
     }
   };
 
-  const trust = phase(
-    "decide",
-    () =>
-      decideTrust({
-        fs: sys,
-        sysroot: o.sysroot,
-        cmdline: o.cmdline,
-        config: o.config,
-        keyRoot: o.keyRoot,
-        openRepo: (path) => OstreeRepo.open(sys, path, { inflateRaw }),
+  let trust: ReturnType<typeof decideTrust>;
+  try {
+    trust = phase(
+      "decide",
+      () =>
+        decideTrust({
+          fs: sys,
+          sysroot: o.sysroot,
+          cmdline: o.cmdline,
+          config: o.config,
+          keyRoot: o.keyRoot,
+          openRepo: (path) => OstreeRepo.open(sys, path, { inflateRaw }),
+        }),
+      (t) => ({
+        verdict: t.decision.verdict,
+        stage: t.decision.stage,
+        deployment: t.decision.deployment?.path,
+        expected: t.decision.expectedDigests,
+        keySets: t.decision.keySets.map((k) => ({ path: k.path, verifiedBy: k.verifiedBy })),
       }),
-    (t) => ({
-      verdict: t.decision.verdict,
-      stage: t.decision.stage,
-      deployment: t.decision.deployment?.path,
-      expected: t.decision.expectedDigests,
-      keySets: t.decision.keySets.map((k) => ({ path: k.path, verifiedBy: k.verifiedBy })),
-    }),
-  );
+    );
+  } catch (e) {
+    // a read that fails outside the decision's own checks (e.g. lstat of the image): nothing is changed
+    // yet, so this is a refusal like any other, not a crash
+    if (!(e instanceof SealrootError)) throw e;
+    const decision: Decision = {
+      verdict: "refuse",
+      cmdline: o.cmdline,
+      keySets: [],
+      expectedDigests: [],
+      applied: [],
+      overruled: [],
+    };
+    return refuseAfter(decision, "setup", e.message, timings);
+  }
   const decision = trust.decision;
   if (decision.verdict === "refuse" || !trust.deployment) {
     return {
@@ -356,11 +379,24 @@ function stageComposefs(
     if (step.upperdir !== undefined) mountOpts.upperdir = step.upperdir;
     if (step.workdir !== undefined) mountOpts.workdir = step.workdir;
     if (o.force) mountOpts.force = o.force;
+    // Registered before mounting: a failure after the overlay or the EROFS is attached (a close or the
+    // final detach inside mountComposefs) must still take them down. EINVAL = nothing mounted there.
+    undo.push({ what: `umount ${step.target}`, run: () => umountIfMounted(sys, step.target) });
+    undo.push({ what: `umount ${step.imageMountDir}`, run: () => umountIfMounted(sys, step.imageMountDir) });
     const result = mountComposefs(sys, mountOpts);
-    undo.push({ what: `umount ${step.target}`, run: () => sys.umount2(step.target, MNT_DETACH) });
     return { digest, erofs: result.erofs, overlay: result.overlay, fallbacks: result.fallbacks };
   } finally {
     sys.close(fd);
+  }
+}
+
+/** umount2(MNT_DETACH) for an undo step that may find nothing mounted (EINVAL: not a mount point). */
+function umountIfMounted(sys: Sys, target: string): void {
+  try {
+    sys.umount2(target, MNT_DETACH);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === "EINVAL") return;
+    throw e;
   }
 }
 
@@ -413,7 +449,9 @@ function volatileRoot(
 
 /**
  * The one step that changes SYSROOT: detach the physical root's mount there (it lives on inside the new
- * root as /sysroot) and move the staged root onto it. If the move fails, the physical root is bound back.
+ * root as /sysroot) and move the staged root onto it. A detached clone of SYSROOT's mount tree is taken
+ * first (open_tree, Linux 5.2) and attached back if the move fails, so SYSROOT keeps its exact mount and
+ * flags; the staged /sysroot bind cannot stand in for it (it is read-only and carries the var bind).
  */
 function moveIntoPlace(
   sys: Sys,
@@ -421,12 +459,18 @@ function moveIntoPlace(
   sysroot: string,
   o: PrepareRootOptions,
 ): Record<string, unknown> {
-  sys.umount2(sysroot, MNT_DETACH);
+  const saved = cloneMountTree(sys, sysroot);
   try {
-    sys.mount(staging, sysroot, null, MS_MOVE, null);
-  } catch (e) {
-    sys.mount(`${staging}/sysroot`, sysroot, null, MS_BIND | MS_REC, null);
-    throw e;
+    sys.umount2(sysroot, MNT_DETACH);
+    try {
+      sys.mount(staging, sysroot, null, MS_MOVE, null);
+    } catch (e) {
+      if (saved === undefined) sys.mount(`${staging}/sysroot`, sysroot, null, MS_BIND, null);
+      else sys.moveMount(saved, "", AT_FDCWD, sysroot, MOVE_MOUNT_F_EMPTY_PATH);
+      throw e;
+    }
+  } finally {
+    if (saved !== undefined) closeBestEffort(sys, saved, o);
   }
   try {
     sys.rmdir(staging);
@@ -435,6 +479,26 @@ function moveIntoPlace(
     o.log({ phase: "cleanup", ok: false, ms: 0, error: e instanceof Error ? e.message : String(e) });
   }
   return {};
+}
+
+/** open_tree(OPEN_TREE_CLONE|AT_RECURSIVE); `undefined` before Linux 5.2 (ENOSYS), where the move's undo
+ * can only bind the staged /sysroot back. */
+function cloneMountTree(sys: Sys, path: string): number | undefined {
+  try {
+    return sys.openTree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === "ENOSYS") return undefined;
+    throw e;
+  }
+}
+
+/** The clone's fd: once the move is done (or undone) nothing depends on it, so a failed close is logged. */
+function closeBestEffort(sys: Sys, fd: number, o: PrepareRootOptions): void {
+  try {
+    sys.close(fd);
+  } catch (e) {
+    o.log({ phase: "cleanup", ok: false, ms: 0, error: e instanceof Error ? e.message : String(e) });
+  }
 }
 
 function rollback(undo: Undo[], o: PrepareRootOptions): void {

@@ -142,7 +142,8 @@ export function decideTrust(inp: TrustInputs): Trust {
     commit: deployment.commit,
     serial: deployment.serial,
   };
-  const present = inp.fs.lstatIfExists(deployment.composefsImage)?.kind === "file";
+  const present = attempt(d, "image", () => inp.fs.lstatIfExists(deployment.composefsImage)?.kind === "file");
+  if (present === undefined) return { decision: d, policy };
   d.image = { path: deployment.composefsImage, present };
   const trust: Trust = { decision: d, policy, deployment };
 
