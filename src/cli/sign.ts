@@ -12,11 +12,27 @@ import {
   encodeCommitmeta,
   setEntry,
 } from "../formats/ostree/objects.ts";
+import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { writeFileAtomic } from "../sys/write.ts";
 import { sign } from "../verify/ed25519.ts";
 import { parseSecretKeyFile } from "../verify/keys.ts";
 import type { CommandModule } from "./context.ts";
 import { openRepoAndCommit, repoOptions } from "./show.ts";
+
+/**
+ * Signs the commit's exact `.commit` bytes (re-hashed against its name on read) with each secret key and
+ * appends the signatures to its `.commitmeta`, as `ostree sign` does. Returns the `.commitmeta` path.
+ */
+export function appendSignatures(repo: OstreeRepo, checksum: string, secrets: readonly Uint8Array[]): string {
+  const { bytes } = repo.readCommit(checksum);
+  let entries = repo.readCommitmeta(checksum)?.entries ?? [];
+  const signatures = ed25519Signatures(entries);
+  for (const secret of secrets) signatures.push(sign(bytes, secret));
+  entries = setEntry(entries, ED25519_SIGNATURE_KEY, ayay(signatures));
+  const path = repo.objectPath(checksum, "commitmeta");
+  writeFileAtomic(path, encodeCommitmeta(entries), 0o644);
+  return path;
+}
 
 export const signCommand: CommandModule = (y, ctx) =>
   y.command(
@@ -31,13 +47,7 @@ export const signCommand: CommandModule = (y, ctx) =>
     (argv) => {
       const { repo, checksum } = openRepoAndCommit(ctx, argv);
       const secrets = parseSecretKeyFile(ctx.fs.readFile(argv.secretKey), argv.secretKey);
-      const { bytes } = repo.readCommit(checksum);
-      let entries = repo.readCommitmeta(checksum)?.entries ?? [];
-      const signatures = ed25519Signatures(entries);
-      for (const secret of secrets) signatures.push(sign(bytes, secret));
-      entries = setEntry(entries, ED25519_SIGNATURE_KEY, ayay(signatures));
-      const path = repo.objectPath(checksum, "commitmeta");
-      writeFileAtomic(path, encodeCommitmeta(entries), 0o644);
+      const path = appendSignatures(repo, checksum, secrets);
       for (const secret of secrets) ctx.out(`Signed ${checksum} with key ${toHex(secret.subarray(32))}\n`);
       ctx.out(`Wrote ${q(path)}\n`);
     },

@@ -1,0 +1,184 @@
+// `sealroot deploy-image --sysroot DIR [--deployment N] [--keys FILE]`: writes `.ostree.cfs` into a
+// deployment made by `ostree admin deploy` (as ostree 2026.4's deploy does for a tree whose prepare-root.conf
+// wants signed/verity composefs: every file digest, the image checked against the commit's
+// `ostree.composefs.digest.v0`), then enables fs-verity on it when the kernel and file system allow.
+// Deployment N counts as `ostree admin status` lists them: boot entries by `version`, highest first.
+
+import { realpathSync } from "node:fs";
+import { parseCmdline } from "../core/cmdline.ts";
+import { type Deployment, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
+import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../core/errors.ts";
+import type { FsRead } from "../core/fs.ts";
+import { toHex, utf8 } from "../formats/bytes.ts";
+import { COMPOSEFS_DIGEST_KEY, ed25519Signatures } from "../formats/ostree/objects.ts";
+import { OstreeRepo } from "../formats/ostree/repo.ts";
+import { enableVerity, measureVerityPath } from "../sys/verity.ts";
+import { writeFileAtomic } from "../sys/write.ts";
+import { inflateRaw } from "../sys/zlib.ts";
+import { parsePublicKeyFile } from "../verify/keys.ts";
+import { verifyCommitSignatures } from "../verify/signature.ts";
+import { buildComposefsImage, checkImageDigest } from "./composefs-image.ts";
+import type { CliContext, CommandModule } from "./context.ts";
+
+export interface BootEntry {
+  /** Absolute path of the `.conf` file. */
+  file: string;
+  version: string | undefined;
+  /** The `ostree=` boot symlink of its `options` line. */
+  target: string;
+}
+
+/** strverscmp() for the decimal versions ostree writes; other strings fall back to code-point order. */
+function compareVersions(a: string, b: string): number {
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
+    const x = BigInt(a);
+    const y = BigInt(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The ostree boot entries of `<sysroot>/boot/loader/entries` in ostree's deployment order
+ * (compare_boot_loader_configs: `version` descending, entries without a version last). Entries without an
+ * `ostree=` argument are not ostree's and are skipped, as ostree skips them.
+ */
+export function listBootEntries(fs: FsRead, sysroot: string): BootEntry[] {
+  const dir = `${sysroot}/boot/loader/entries`;
+  if (fs.lstatIfExists(dir) === undefined) return [];
+  const out: BootEntry[] = [];
+  for (const name of fs.readdir(dir).sort()) {
+    if (!name.startsWith("ostree-") || !name.endsWith(".conf")) continue;
+    const file = `${dir}/${name}`;
+    const fields = new Map<string, string>();
+    for (const line of utf8.decode(fs.readFile(file)).split("\n")) {
+      const m = line.match(/^([^\s#]\S*)[ \t]+(.*)$/);
+      if (m?.[1] && m[2] !== undefined && !fields.has(m[1])) fields.set(m[1], m[2].trim());
+    }
+    const target = parseCmdline(fields.get("options") ?? "").target;
+    if (!target) continue;
+    out.push({ file, version: fields.get("version"), target: target.path });
+  }
+  return out.sort((a, b) => {
+    if (a.version !== undefined && b.version !== undefined) return -compareVersions(a.version, b.version);
+    return a.version !== undefined ? -1 : b.version !== undefined ? 1 : 0;
+  });
+}
+
+/** Deployment `index` in `ostree admin status` order, resolved inside the sysroot. */
+export function chooseDeployment(fs: FsRead, sysroot: string, index: number): Deployment {
+  const entries = listBootEntries(fs, sysroot);
+  const entry = entries[index];
+  if (!entry) {
+    throw new NotFoundError(
+      `Cannot choose deployment ${index} in ${q(sysroot)}: ${entries.length} boot entr${entries.length === 1 ? "y" : "ies"} with ostree= in boot/loader/entries, expected deployment 0..${entries.length - 1}`,
+      { sysroot, index, count: entries.length },
+    );
+  }
+  return resolveDeployment(fs, sysroot, entry.target);
+}
+
+/** Enables fs-verity on the image and checks the kernel's digest; a kernel or FS without it is a note. */
+function enableImageVerity_bestEffort(path: string, expected: string): string {
+  try {
+    enableVerity(path);
+  } catch (e) {
+    if (e instanceof SysError) return `fs-verity: not enabled: ${e.message}`;
+    throw e;
+  }
+  const measured = measureVerityPath(path);
+  const actual = measured ? toHex(measured.digest) : "none";
+  if (actual !== expected) {
+    throw new IntegrityError(
+      `Cannot enable fs-verity on ${q(path)}: the kernel measures ${actual}, expected ${expected}`,
+      { path, expected, actual },
+    );
+  }
+  return `fs-verity: enabled, kernel digest sha256:${actual}`;
+}
+
+/**
+ * How the image gets into the deployment directory. ostree makes deployment directories immutable
+ * (FS_IOC_SETFLAGS FS_IMMUTABLE_FL, `chattr +i`) after writing `.ostree.cfs`; writing it later needs the
+ * flag lifted around the write. `withWritableDir` is that seam: the default runs the write as is (EPERM
+ * on an immutable directory becomes a message naming `chattr -i`).
+ */
+export interface DeployHooks {
+  withWritableDir?: (dir: string, write: () => void) => void;
+}
+
+export interface DeployImageOptions {
+  sysroot: string;
+  deployment: number;
+  keys?: string | undefined;
+}
+
+export function deployImage(ctx: CliContext, o: DeployImageOptions, hooks: DeployHooks = {}): void {
+  const index = o.deployment;
+  if (!Number.isSafeInteger(index) || index < 0) {
+    throw new UsageError(`Cannot use --deployment ${index}: not a count, expected 0, 1, …`);
+  }
+  const sysroot = realpathSync(o.sysroot);
+  const d = chooseDeployment(ctx.fs, sysroot, index);
+  ctx.out(`Deployment ${index}: ${d.relPath}\n`);
+  const repo = OstreeRepo.open(ctx.fs, d.repo, { inflateRaw });
+  const loaded = loadDeploymentCommit(repo, d);
+  if (o.keys !== undefined) {
+    const keys = parsePublicKeyFile(ctx.fs.readFile(o.keys), o.keys).keys;
+    const sigs = loaded.commitmeta ? ed25519Signatures(loaded.commitmeta.entries) : undefined;
+    const verdict = verifyCommitSignatures(loaded.bytes, sigs, keys);
+    if (!verdict.ok) throw new IntegrityError(`Cannot trust commit ${d.commit}: ${verdict.reason}`);
+    ctx.out(`ed25519: Signature verified successfully with key '${verdict.keyHex}'\n`);
+  }
+  const built = buildComposefsImage(repo, d.commit, "full");
+  if (!built.expected) {
+    throw new UsageError(
+      `Cannot write the composefs image of ${q(d.path)}: commit ${d.commit} has no ${COMPOSEFS_DIGEST_KEY}, expected a sealed commit (sealroot seal)`,
+    );
+  }
+  checkImageDigest(d.commit, built);
+  const digest = toHex(built.digest);
+  const write = () => writeFileAtomic(d.composefsImage, built.image, 0o644);
+  try {
+    if (hooks.withWritableDir) hooks.withWritableDir(d.path, write);
+    else write();
+  } catch (e) {
+    if (e instanceof SysError && e.errno === "EPERM") {
+      throw new SysError(
+        "EPERM",
+        `Cannot write ${q(d.composefsImage)}: EPERM, expected a mutable deployment directory (ostree marks it immutable: chattr -i ${d.path})`,
+        { path: d.composefsImage },
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  ctx.out(`Wrote ${q(d.composefsImage)}: sha256:${digest} = ${COMPOSEFS_DIGEST_KEY}\n`);
+  ctx.out(`${enableImageVerity_bestEffort(d.composefsImage, digest)}\n`);
+}
+
+export const deployImageCommand: CommandModule = (y, ctx, setExit) =>
+  y.command(
+    "deploy-image",
+    "Write .ostree.cfs into a deployment, checked against its commit's ostree.composefs.digest.v0",
+    (a) =>
+      a
+        .option("sysroot", {
+          type: "string",
+          demandOption: true,
+          describe: "the physical root (has ostree/)",
+        })
+        .option("deployment", {
+          type: "number",
+          default: 0,
+          describe: "deployment index as `ostree admin status` lists them (0 = default boot entry)",
+        })
+        .option("keys", {
+          type: "string",
+          describe: "trusted ed25519 public keys: refuse unless the commit's signature verifies",
+        }),
+    (argv) => {
+      deployImage(ctx, { sysroot: argv.sysroot, deployment: argv.deployment, keys: argv.keys });
+      setExit(0);
+    },
+  );
