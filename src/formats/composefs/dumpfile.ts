@@ -53,10 +53,25 @@ export const DUMP_FIELDS = [
 ] as const;
 type Field = (typeof DUMP_FIELDS)[number] | "XATTR" | "LINE";
 
+/** Indexes into DUMP_FIELDS, and the reused field-boundary arrays of parseLine(). */
+const F_SIZE = 1;
+const F_MODE = 2;
+const F_NLINK = 3;
+const F_UID = 4;
+const F_GID = 5;
+const F_RDEV = 6;
+const F_MTIME = 7;
+const F_PAYLOAD = 8;
+const F_CONTENT = 9;
+const F_DIGEST = 10;
+const FIELD_STARTS = new Int32Array(DUMP_FIELDS.length);
+const FIELD_ENDS = new Int32Array(DUMP_FIELDS.length);
+
 /** mkcomposefs caps the xattr part of a line (its duplicate check is quadratic). */
 export const MAX_XATTR_TEXT = 0xffff;
 /** Largest regular-file size libcomposefs can describe: 1024 chunks of 2^43 bytes. */
 export const MAX_FILE_SIZE = 2 ** 53;
+const MAX_FILE_SIZE_BIG = BigInt(MAX_FILE_SIZE);
 
 const NL = 0x0a;
 const SP = 0x20;
@@ -84,8 +99,9 @@ function hexDigit(c: number): number {
   return -1;
 }
 
-/** Undoes the dumpfile escapes: \\ \n \r \t \xHH. */
+/** Undoes the dumpfile escapes: \\ \n \r \t \xHH. Without a backslash the field itself is returned. */
 function unescapeField(field: Field, s: Uint8Array): Uint8Array {
+  if (s.indexOf(BACKSLASH) < 0) return s;
   const out = new Uint8Array(s.length);
   let n = 0;
   for (let i = 0; i < s.length; ) {
@@ -134,6 +150,30 @@ function cString(b: Uint8Array): Uint8Array {
   return z < 0 ? b : b.subarray(0, z);
 }
 
+/** Up to this many digits a value stays below 2^53 (octal 17, decimal 15): plain numbers suffice. */
+const FAST_DIGITS = 15;
+
+/**
+ * The common case of parseInteger() without BigInt: s[start..end) is 1..15 digits and nothing else.
+ * Returns -1 for anything else (signs, spaces, more digits, junk), which parseInteger() then handles.
+ */
+function plainInteger(s: Uint8Array, start: number, end: number, base: 8 | 10): number {
+  if (end <= start || end - start > FAST_DIGITS) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = s[i]! - 0x30;
+    if (d < 0 || d >= base) return -1;
+    v = v * base + d;
+  }
+  return v;
+}
+
+/** parseInteger() truncated to 32 bits (the C code stores these fields in uint32_t). */
+function parseU32(field: Field, s: Uint8Array, base: 8 | 10): number {
+  const v = plainInteger(s, 0, s.length, base);
+  return v >= 0 ? v % 0x100000000 : u32(parseInteger(field, s, base));
+}
+
 /** strtoull() with a full-match check, as mkcomposefs's parse_int_field: sign wraps, overflow saturates. */
 function parseInteger(field: Field, s: Uint8Array, base: 8 | 10): bigint {
   let i = 0;
@@ -160,7 +200,15 @@ function parseInteger(field: Field, s: Uint8Array, base: 8 | 10): bigint {
 
 const u32 = (v: bigint): number => Number(BigInt.asUintN(32, v));
 
-function parseMtime(s: Uint8Array): { sec: number; nsec: number } {
+/** The MTIME field line[start..end). */
+function parseMtime(line: Uint8Array, start: number, end: number): { sec: number; nsec: number } {
+  const at = line.indexOf(0x2e, start);
+  if (at >= 0 && at < end) {
+    const fastSec = plainInteger(line, start, at, 10);
+    const fastNsec = plainInteger(line, at + 1, end, 10);
+    if (fastSec >= 0 && fastNsec >= 0) return { sec: fastSec, nsec: fastNsec % 0x100000000 };
+  }
+  const s = line.subarray(start, end);
   const dot = s.indexOf(0x2e);
   if (dot < 0) throw new FieldError("MTIME", `${show(s)} has no '.'`, "SECONDS.NANOSECONDS");
   const sec = BigInt.asIntN(64, parseInteger("MTIME", s.subarray(0, dot), 10));
@@ -249,8 +297,13 @@ interface State {
   strict: boolean;
 }
 
-/** Parses a composefs-dump(5) file into a tree; returns the root directory. */
-export function parseDumpfile(text: Uint8Array, opts: ParseOptions = {}): Inode {
+/**
+ * Parses a composefs-dump(5) file into a tree; returns the root directory. Fields without escapes are
+ * views into `input` (no copies), so leave `input` unchanged while the tree is in use.
+ */
+export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode {
+  // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
+  const text = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const strict = opts.strict ?? false;
   const src = opts.path ?? "dumpfile";
   const st: State = { root: undefined, links: [], placeholders: new Map(), strict };
@@ -329,28 +382,41 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   if (nul >= 0)
     throw new FieldError("LINE", `a NUL byte at position ${nul}`, "text without NUL (escape it as \\x00)");
 
-  const fields: Uint8Array[] = [];
+  // Field boundaries only: numeric fields are read in place, the others carved out when used.
+  const starts = FIELD_STARTS;
+  const ends = FIELD_ENDS;
   let p = 0;
   for (let i = 0; i < DUMP_FIELDS.length; i++) {
     const sp = line.indexOf(SP, p);
+    starts[i] = p;
     if (sp < 0) {
-      fields.push(line.subarray(p));
+      ends[i] = line.length;
       p = line.length;
     } else {
-      fields.push(line.subarray(p, sp));
+      ends[i] = sp;
       p = sp + 1;
     }
   }
   const xattrText = line.subarray(p);
-  const f = (name: (typeof DUMP_FIELDS)[number]): Uint8Array => fields[DUMP_FIELDS.indexOf(name)]!;
+  const f = (name: (typeof DUMP_FIELDS)[number]): Uint8Array => {
+    const i = DUMP_FIELDS.indexOf(name);
+    return line.subarray(starts[i], ends[i]);
+  };
+  /** A 32-bit numeric field, without carving it out when it is plain digits. */
+  const u32Field = (i: number, base: 8 | 10): number => {
+    const v = plainInteger(line, starts[i]!, ends[i]!, base);
+    return v >= 0 ? v % 0x100000000 : parseU32(DUMP_FIELDS[i]!, line.subarray(starts[i], ends[i]), base);
+  };
+  /** "-" (absent) in an optional field. */
+  const dash = (i: number): boolean => ends[i]! - starts[i]! === 1 && line[starts[i]!] === 0x2d;
 
   const path = cString(unescapeField("PATH", f("PATH")));
   if (path.length === 0) throw new FieldError("PATH", "the path is empty", "an absolute path");
 
-  let modeText = f("MODE");
-  const isLink = modeText.length > 0 && modeText[0] === 0x40;
-  if (isLink) modeText = modeText.subarray(1);
-  const mode = u32(parseInteger("MODE", modeText, 8));
+  const isLink = ends[F_MODE]! > starts[F_MODE]! && line[starts[F_MODE]!] === 0x40;
+  if (isLink) starts[F_MODE]!++;
+  const mode = u32Field(F_MODE, 8);
+  if (isLink) starts[F_MODE]!--;
   const type = fileType(mode);
   if (!VALID_FILE_TYPES.includes(type)) {
     throw new FieldError(
@@ -374,20 +440,21 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     return;
   }
 
-  const sizeBig = parseInteger("SIZE", f("SIZE"), 10);
-  const nlink = u32(parseInteger("NLINK", f("NLINK"), 10));
-  const uid = u32(parseInteger("UID", f("UID"), 10));
-  const gid = u32(parseInteger("GID", f("GID"), 10));
-  const rdev = u32(parseInteger("RDEV", f("RDEV"), 10));
-  const mtime = parseMtime(f("MTIME"));
-  const payload = unescapeOptional("PAYLOAD", f("PAYLOAD"));
-  const content = unescapeOptional("CONTENT", f("CONTENT"));
+  const sizeFast = plainInteger(line, starts[F_SIZE]!, ends[F_SIZE]!, 10);
+  const sizeBig = sizeFast >= 0 ? BigInt(sizeFast) : parseInteger("SIZE", f("SIZE"), 10);
+  const nlink = u32Field(F_NLINK, 10);
+  const uid = u32Field(F_UID, 10);
+  const gid = u32Field(F_GID, 10);
+  const rdev = u32Field(F_RDEV, 10);
+  const mtime = parseMtime(line, starts[F_MTIME]!, ends[F_MTIME]!);
+  const payload = dash(F_PAYLOAD) ? undefined : unescapeField("PAYLOAD", f("PAYLOAD"));
+  const content = dash(F_CONTENT) ? undefined : unescapeField("CONTENT", f("CONTENT"));
   if (content !== undefined && BigInt(content.length) !== sizeBig) {
     throw new FieldError("CONTENT", `${content.length} bytes of content`, `exactly SIZE (${sizeBig}) bytes`);
   }
-  const digestText = unescapeOptional("DIGEST", f("DIGEST"));
+  const digestText = dash(F_DIGEST) ? undefined : unescapeField("DIGEST", f("DIGEST"));
 
-  if (type === S_IFREG && sizeBig > BigInt(MAX_FILE_SIZE) && content === undefined) {
+  if (type === S_IFREG && sizeBig > MAX_FILE_SIZE_BIG && content === undefined) {
     throw new FieldError(
       "SIZE",
       `${sizeBig} bytes needs more than 1024 chunks`,

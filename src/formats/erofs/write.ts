@@ -6,7 +6,7 @@
 // addresses, table sizes), then into the output buffer with those values. Pure and deterministic.
 
 import { FormatError, q, UsageError } from "../../core/errors.ts";
-import { toHex, utf8 } from "../bytes.ts";
+import { utf8 } from "../bytes.ts";
 import {
   compareBytes,
   DIGEST_SIZE,
@@ -123,6 +123,14 @@ interface WXattr {
   value: Uint8Array;
   /** Offset in the shared xattr table, or -1 when stored in the inode. */
   shared: number;
+  /** EROFS name index of `key`'s prefix and that prefix's length (xattrIndex(key), kept with the key). */
+  index: number;
+  prefixLen: number;
+}
+
+function wxattr(key: Uint8Array, value: Uint8Array): WXattr {
+  const { index, prefixLen } = xattrIndex(key);
+  return { key, value, shared: -1, index, prefixLen };
 }
 
 interface WEntry {
@@ -133,7 +141,8 @@ interface WEntry {
 }
 
 interface WNode {
-  path: string;
+  /** Name in the parent ("" for the root); with `parent` it gives the path for messages (pathOf). */
+  name: Uint8Array;
   mode: number;
   uid: number;
   gid: number;
@@ -151,6 +160,19 @@ interface WNode {
   parent: WNode | undefined;
   ino: number;
   nid: number;
+  /** The xattr name filter, computed once the xattrs are final (-1 before). */
+  filter: number;
+}
+
+/** The node's path for messages, built only when one is needed. */
+function pathOf(n: WNode): string {
+  return n.parent === undefined || n.parent === n ? "/" : childPath(pathOf(n.parent), n.name);
+}
+
+function sameBytes(a: Uint8Array, c: Uint8Array): boolean {
+  if (a.length !== c.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== c[i]) return false;
+  return true;
 }
 
 function startsWith(a: Uint8Array, prefix: Uint8Array): boolean {
@@ -181,65 +203,94 @@ function isDot(name: Uint8Array): boolean {
   );
 }
 
+/** Bytes as a string, one char per byte: windows-1252 maps the 256 byte values to 256 distinct chars. */
+const byteDecoder = new TextDecoder("latin1");
+
 /** What libcomposefs's setters would have refused: a tree built by hand must hold the same limits. */
-function validateData(inode: Inode, path: string): void {
+function validateData(inode: Inode, pathFn: () => string): void {
   if (inode.digest !== undefined && inode.digest.length !== DIGEST_SIZE) {
-    throw cannot(path, `a ${inode.digest.length}-byte fs-verity digest`, `${DIGEST_SIZE} bytes`);
+    throw cannot(pathFn(), `a ${inode.digest.length}-byte fs-verity digest`, `${DIGEST_SIZE} bytes`);
   }
   if (inode.payload !== undefined && inode.payload.length >= PATH_MAX) {
-    throw cannot(path, `a ${inode.payload.length}-byte payload`, `at most ${PATH_MAX - 1} bytes`);
+    throw cannot(pathFn(), `a ${inode.payload.length}-byte payload`, `at most ${PATH_MAX - 1} bytes`);
   }
   if (inode.content !== undefined && inode.content.length > INLINE_CONTENT_MAX) {
-    throw cannot(path, `${inode.content.length} bytes of inline content`, `at most ${INLINE_CONTENT_MAX}`);
+    throw cannot(
+      pathFn(),
+      `${inode.content.length} bytes of inline content`,
+      `at most ${INLINE_CONTENT_MAX}`,
+    );
   }
   if (!Number.isInteger(inode.size) || inode.size < 0) {
-    throw cannot(path, `size ${inode.size}`, "a non-negative integer");
+    throw cannot(pathFn(), `size ${inode.size}`, "a non-negative integer");
   }
-  const keys = new Set<string>();
+  const keys = inode.xattrs.length > 1 ? new Set<string>() : undefined;
   for (const x of inode.xattrs) {
-    const shown = q(showBytes(x.key));
+    const shown = () => q(showBytes(x.key));
     if (x.key.length === 0 || x.key.length > XATTR_NAME_MAX || x.key.includes(0)) {
-      throw cannot(path, `xattr name ${shown} of ${x.key.length} bytes`, "1..255 bytes without NUL");
+      throw cannot(pathFn(), `xattr name ${shown()} of ${x.key.length} bytes`, "1..255 bytes without NUL");
     }
     if (x.value.length > XATTR_VALUE_MAX) {
-      throw cannot(path, `a ${x.value.length}-byte value for xattr ${shown}`, `at most ${XATTR_VALUE_MAX}`);
+      throw cannot(
+        pathFn(),
+        `a ${x.value.length}-byte value for xattr ${shown()}`,
+        `at most ${XATTR_VALUE_MAX}`,
+      );
     }
-    const k = toHex(x.key);
-    if (keys.has(k)) throw cannot(path, `xattr ${shown} twice`, "unique xattr names");
-    keys.add(k);
+    if (keys !== undefined) {
+      const k = byteDecoder.decode(x.key);
+      if (keys.has(k)) throw cannot(pathFn(), `xattr ${shown()} twice`, "unique xattr names");
+      keys.add(k);
+    }
   }
   const use = xattrBudgetUse(inode.xattrs);
   if (use > XATTR_EXTERNAL_BUDGET) {
     throw cannot(
-      path,
+      pathFn(),
       `xattrs using ${use} bytes (12 + Σ(7 + key + value))`,
       `at most ${XATTR_EXTERNAL_BUDGET}`,
     );
   }
 }
 
+function childPath(parent: string, name: Uint8Array): string {
+  return `${parent === "/" ? "" : parent}/${showBytes(name)}`;
+}
+
+function isSorted(children: readonly { name: Uint8Array }[]): boolean {
+  for (let i = 1; i < children.length; i++) {
+    if (compareBytes(children[i - 1]!.name, children[i]!.name) > 0) return false;
+  }
+  return true;
+}
+
 function cloneTree(root: Inode): WNode {
   const clones = new Map<Inode, WNode>();
-  const links: { entry: WEntry; target: Inode; path: string }[] = [];
+  const links: { entry: WEntry; target: Inode; path: () => string }[] = [];
   const placeholder = {} as WNode;
 
-  const cloneNode = (inode: Inode, path: string, parent: WNode | undefined): WNode => {
+  const cloneNode = (inode: Inode, name: Uint8Array, parent: WNode | undefined): WNode => {
+    const pathFn = () => (parent === undefined ? "/" : childPath(pathOf(parent), name));
     if (!VALID_FILE_TYPES.includes(fileType(inode.mode))) {
-      throw cannot(path, `mode 0${inode.mode.toString(8)} has an invalid file type`, "a valid S_IFMT type");
+      throw cannot(
+        pathFn(),
+        `mode 0${inode.mode.toString(8)} has an invalid file type`,
+        "a valid S_IFMT type",
+      );
     }
     if (fileType(inode.mode) !== S_IFDIR && inode.children.length > 0) {
-      throw cannot(path, "a non-directory has entries", "entries only in directories");
+      throw cannot(pathFn(), "a non-directory has entries", "entries only in directories");
     }
     let size = inode.size;
     if (fileType(inode.mode) === S_IFLNK) {
       const len = inode.payload?.length ?? 0;
       if (len === 0 || len >= PATH_MAX)
-        throw cannot(path, `a ${len}-byte symlink target`, `1..${PATH_MAX - 1} bytes`);
+        throw cannot(pathFn(), `a ${len}-byte symlink target`, `1..${PATH_MAX - 1} bytes`);
       size = len;
     }
-    validateData(inode, path);
+    validateData(inode, pathFn);
     const n: WNode = {
-      path,
+      name,
       mode: inode.mode >>> 0,
       uid: inode.uid,
       gid: inode.gid,
@@ -250,49 +301,52 @@ function cloneTree(root: Inode): WNode {
       payload: inode.payload,
       digest: inode.digest,
       content: inode.content,
-      xattrs: inode.xattrs.map((x) => ({ key: x.key, value: x.value, shared: -1 })),
+      xattrs: inode.xattrs.map((x) => wxattr(x.key, x.value)),
       budget: xattrBudgetUse(inode.xattrs),
       children: [],
       parent,
       ino: 0,
       nid: 0,
+      filter: -1,
     };
     clones.set(inode, n);
-    const sorted = [...inode.children].sort((x, y) => compareBytes(x.name, y.name));
+    const sorted = isSorted(inode.children)
+      ? inode.children
+      : [...inode.children].sort((x, y) => compareBytes(x.name, y.name));
     for (let i = 0; i < sorted.length; i++) {
       const d = sorted[i]!;
-      const childPath = `${path === "/" ? "" : path}/${showBytes(d.name)}`;
+      const dPath = () => childPath(pathOf(n), d.name);
       if (
         d.name.length === 0 ||
         d.name.length > MAX_NAME_LENGTH ||
         d.name.includes(0x2f) ||
         d.name.includes(0)
       ) {
-        throw cannot(childPath, `a ${d.name.length}-byte name`, "1..255 bytes without '/' or NUL");
+        throw cannot(dPath(), `a ${d.name.length}-byte name`, "1..255 bytes without '/' or NUL");
       }
-      if (isDot(d.name)) throw cannot(childPath, 'an explicit "." or ".." entry', "other names");
+      if (isDot(d.name)) throw cannot(dPath(), 'an explicit "." or ".." entry', "other names");
       if (i > 0 && compareBytes(sorted[i - 1]!.name, d.name) === 0) {
-        throw cannot(childPath, "a duplicate name", "unique names");
+        throw cannot(dPath(), "a duplicate name", "unique names");
       }
       if (d.hardlink || clones.has(d.inode)) {
         const entry: WEntry = { name: d.name, node: placeholder, link: true };
-        links.push({ entry, target: d.inode, path: childPath });
+        links.push({ entry, target: d.inode, path: dPath });
         n.children.push(entry);
       } else {
-        n.children.push({ name: d.name, node: cloneNode(d.inode, childPath, n), link: false });
+        n.children.push({ name: d.name, node: cloneNode(d.inode, d.name, n), link: false });
       }
     }
     return n;
   };
 
   if (fileType(root.mode) !== S_IFDIR) throw cannot("/", "a root that is not a directory", "a directory");
-  const top = cloneNode(root, "/", undefined);
+  const top = cloneNode(root, EMPTY, undefined);
   for (const l of links) {
     const target = clones.get(l.target);
     if (target === undefined)
-      throw cannot(l.path, "a hardlink to an inode outside the tree", "a target in the tree");
+      throw cannot(l.path(), "a hardlink to an inode outside the tree", "a target in the tree");
     if (fileType(target.mode) === S_IFDIR)
-      throw cannot(l.path, "a hardlink to a directory", "a non-directory");
+      throw cannot(l.path(), "a hardlink to a directory", "a non-directory");
     l.entry.node = target;
   }
   return top;
@@ -313,16 +367,16 @@ function findChild(dir: WNode, name: Uint8Array): number {
 
 function insertChild(dir: WNode, entry: WEntry): void {
   const i = findChild(dir, entry.name);
-  if (i >= 0) throw cannot(dir.path, `a duplicate entry ${q(showBytes(entry.name))}`, "unique names");
+  if (i >= 0) throw cannot(pathOf(dir), `a duplicate entry ${q(showBytes(entry.name))}`, "unique names");
   dir.children.splice(-i - 1, 0, entry);
 }
 
 /** lcfs_node_set_xattr(): replace or add within the external-input budget, with libcomposefs's accounting. */
 function setXattr(node: WNode, key: Uint8Array, value: Uint8Array): void {
   if (key.length === 0 || key.length > XATTR_NAME_MAX || value.length > XATTR_VALUE_MAX) {
-    throw cannot(node.path, `xattr ${q(showBytes(key))} of ${value.length} bytes`, "a 1..255-byte name");
+    throw cannot(pathOf(node), `xattr ${q(showBytes(key))} of ${value.length} bytes`, "a 1..255-byte name");
   }
-  const i = node.xattrs.findIndex((x) => compareBytes(x.key, key) === 0);
+  const i = node.xattrs.findIndex((x) => sameBytes(x.key, key));
   if (i >= 0) {
     const old = node.xattrs[i]!;
     node.xattrs.splice(i, 1);
@@ -333,17 +387,18 @@ function setXattr(node: WNode, key: Uint8Array, value: Uint8Array): void {
   if (node.xattrs.length === 0) entry += XATTR_BUDGET_HEADER;
   if (node.budget + entry > XATTR_EXTERNAL_BUDGET) {
     throw cannot(
-      node.path,
+      pathOf(node),
       `adding xattr ${q(showBytes(key))} brings its xattrs to ${node.budget + entry} bytes`,
       `at most ${XATTR_EXTERNAL_BUDGET}`,
     );
   }
-  node.xattrs.push({ key, value, shared: -1 });
+  node.xattrs.push(wxattr(key, value));
   node.budget += entry;
 }
 
 function getXattr(node: WNode, key: Uint8Array): Uint8Array | undefined {
-  return node.xattrs.find((x) => compareBytes(x.key, key) === 0)?.value;
+  for (const x of node.xattrs) if (sameBytes(x.key, key)) return x.value;
+  return undefined;
 }
 
 const isWhiteout = (n: WNode): boolean => fileType(n.mode) === S_IFCHR && n.rdev === 0;
@@ -376,19 +431,21 @@ function rewriteNode(node: WNode, parent: WNode, version: number): void {
     const { chunkCount } = chunking(node.size);
     if (chunkCount > LCFS_MAX_NONINLINE_CHUNKS) {
       throw cannot(
-        node.path,
+        pathOf(node),
         `a ${node.size}-byte file needs ${chunkCount} chunks (File too large)`,
         `at most ${LCFS_MAX_NONINLINE_CHUNKS} chunks (${2 ** 53} bytes)`,
       );
     }
   }
   if (fileType(node.mode) === S_IFREG && node.content !== undefined && node.content.length !== node.size) {
-    throw cannot(node.path, `${node.content.length} bytes of inline content`, `size (${node.size}) bytes`);
+    throw cannot(pathOf(node), `${node.content.length} bytes of inline content`, `size (${node.size}) bytes`);
   }
   const type = fileType(node.mode);
   for (const x of node.xattrs) {
-    if (startsWith(x.key, OVERLAY_PREFIX))
+    if (startsWith(x.key, OVERLAY_PREFIX)) {
       x.key = concat(OVERLAY_ESCAPE_PREFIX, x.key.subarray(OVERLAY_PREFIX.length));
+      ({ index: x.index, prefixLen: x.prefixLen } = xattrIndex(x.key));
+    }
   }
   if (isPayloadFile(node)) {
     let meta = EMPTY;
@@ -430,7 +487,7 @@ function addWhiteoutStubs(root: WNode): void {
     const name = b(i.toString(16).padStart(2, "0"));
     if (findChild(root, name) >= 0) continue;
     const stub: WNode = {
-      path: `/${showBytes(name)}`,
+      name,
       mode: S_IFCHR | 0o644,
       uid: root.uid,
       gid: root.gid,
@@ -447,6 +504,7 @@ function addWhiteoutStubs(root: WNode): void {
       parent: root,
       ino: 0,
       nid: 0,
+      filter: -1,
     };
     if (selinux !== undefined) setXattr(stub, XATTR_SELINUX, selinux);
     insertChild(root, { name, node: stub, link: false });
@@ -486,39 +544,74 @@ function computeTree(root: WNode): TreeInfo {
 // ---------------------------------------------------------------------------------------------------
 // xattr encoding
 
-function xattrIndex(key: Uint8Array): { index: number; suffix: Uint8Array } {
+function xattrIndex(key: Uint8Array): { index: number; prefixLen: number } {
   for (const [prefix, index] of PREFIXES) {
-    if (startsWith(key, prefix)) return { index, suffix: key.subarray(prefix.length) };
+    if (startsWith(key, prefix)) return { index, prefixLen: prefix.length };
   }
-  return { index: 0, suffix: key };
+  return { index: 0, prefixLen: 0 };
 }
 
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
-function xattrEntrySize(x: { key: Uint8Array; value: Uint8Array }): number {
-  return roundUp(XATTR_ENTRY_SIZE + xattrIndex(x.key).suffix.length + x.value.length, XATTR_ALIGN);
+function xattrEntrySize(x: WXattr): number {
+  return roundUp(XATTR_ENTRY_SIZE + x.key.length - x.prefixLen + x.value.length, XATTR_ALIGN);
 }
 
-function binaryString(a: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < a.length; i += 4096) s += String.fromCharCode(...a.subarray(i, i + 4096));
-  return s;
+interface SharedUse {
+  x: WXattr;
+  count: number;
+  offset: number;
 }
+
+/** FNV-1a over key and value: buckets for finding equal key/value pairs without building strings. */
+function pairHash(x: WXattr): number {
+  let h = 0x811c9dc5;
+  const { key, value } = x;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key[i]!, 0x01000193);
+  h = Math.imul(h ^ 0xff, 0x01000193);
+  for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value[i]!, 0x01000193);
+  return h >>> 2; // 30 bits: a small integer, the fast kind of Map key
+}
+
+const samePair = (a: WXattr, c: WXattr): boolean => sameBytes(a.key, c.key) && sameBytes(a.value, c.value);
 
 /** compute_erofs_shared_xattrs(): key/value pairs used by more than one inode go to the shared table. */
 function computeSharedXattrs(order: WNode[]): { table: WXattr[]; size: number } {
-  const uses = new Map<string, { x: WXattr; count: number; offset: number }>();
-  const id = (x: WXattr) => `${x.key.length}:${binaryString(x.key)}${binaryString(x.value)}`;
+  const buckets = new Map<number, SharedUse | SharedUse[]>();
+  const all: SharedUse[] = [];
+  const refs: SharedUse[] = [];
   for (const n of order) {
     for (const x of n.xattrs) {
-      const k = id(x);
-      const e = uses.get(k);
-      if (e) e.count++;
-      else uses.set(k, { x, count: 1, offset: -1 });
+      const h = pairHash(x);
+      const b = buckets.get(h);
+      let e: SharedUse | undefined;
+      if (b === undefined) {
+        e = { x, count: 0, offset: -1 };
+        buckets.set(h, e);
+        all.push(e);
+      } else if (!Array.isArray(b)) {
+        if (samePair(b.x, x)) e = b;
+        else {
+          e = { x, count: 0, offset: -1 };
+          buckets.set(h, [b, e]);
+          all.push(e);
+        }
+      } else {
+        e = b.find((u) => samePair(u.x, x));
+        if (e === undefined) {
+          e = { x, count: 0, offset: -1 };
+          b.push(e);
+          all.push(e);
+        }
+      }
+      e.count++;
+      refs.push(e);
     }
   }
-  // Canonical order: key descending, then value length descending, then value bytes descending.
-  const sorted = [...uses.values()].sort((p, r) => {
+  // Canonical order of the shared ones: key descending, then value length descending, then value bytes
+  // descending. Pairs used once never reach the table, so they need no sorting.
+  const shared = all.filter((e) => e.count > 1);
+  shared.sort((p, r) => {
     const c = compareBytes(r.x.key, p.x.key);
     if (c !== 0) return c;
     if (p.x.value.length !== r.x.value.length) return r.x.value.length - p.x.value.length;
@@ -526,17 +619,16 @@ function computeSharedXattrs(order: WNode[]): { table: WXattr[]; size: number } 
   });
   const table: WXattr[] = [];
   let offset = 0;
-  for (const e of sorted) {
-    if (e.count > 1) {
-      e.offset = offset;
-      table.push(e.x);
-      offset += xattrEntrySize(e.x);
-    }
+  for (const e of shared) {
+    e.offset = offset;
+    table.push(e.x);
+    offset += xattrEntrySize(e.x);
   }
+  let k = 0;
   for (const n of order) {
     let nShared = 0;
     for (const x of n.xattrs) {
-      const e = uses.get(id(x))!;
+      const e = refs[k++]!;
       if (e.offset >= 0 && nShared < EROFS_XATTR_LONG_PREFIX) {
         x.shared = e.offset;
         nShared++;
@@ -548,8 +640,8 @@ function computeSharedXattrs(order: WNode[]): { table: WXattr[]; size: number } 
   return { table, size: offset };
 }
 
-/** xxHash32 (the kernel's lib/xxhash.c), used for the EROFS xattr name filter. */
-export function xxh32(data: Uint8Array, seed: number): number {
+/** xxHash32 (the kernel's lib/xxhash.c) of data[start..], used for the EROFS xattr name filter. */
+export function xxh32(data: Uint8Array, seed: number, start = 0): number {
   const P1 = 2654435761;
   const P2 = 2246822519;
   const P3 = 3266489917;
@@ -559,8 +651,9 @@ export function xxh32(data: Uint8Array, seed: number): number {
   const le32 = (i: number) =>
     (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) >>> 0;
   const round = (v: number, input: number) => Math.imul(rotl((v + Math.imul(input, P2)) >>> 0, 13), P1) >>> 0;
-  const len = data.length;
-  let p = 0;
+  const end = data.length;
+  const len = end - start;
+  let p = start;
   let h: number;
   if (len >= 16) {
     let v1 = (seed + P1 + P2) >>> 0;
@@ -573,17 +666,17 @@ export function xxh32(data: Uint8Array, seed: number): number {
       v3 = round(v3, le32(p + 8));
       v4 = round(v4, le32(p + 12));
       p += 16;
-    } while (p <= len - 16);
+    } while (p <= end - 16);
     h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) >>> 0;
   } else {
     h = (seed + P5) >>> 0;
   }
   h = (h + len) >>> 0;
-  while (p + 4 <= len) {
+  while (p + 4 <= end) {
     h = Math.imul(rotl((h + Math.imul(le32(p), P3)) >>> 0, 17), P4) >>> 0;
     p += 4;
   }
-  while (p < len) {
+  while (p < end) {
     h = Math.imul(rotl((h + Math.imul(data[p]!, P5)) >>> 0, 11), P1) >>> 0;
     p++;
   }
@@ -598,8 +691,7 @@ export function xxh32(data: Uint8Array, seed: number): number {
 function xattrNameFilter(n: WNode): number {
   let filter = 0;
   for (const x of n.xattrs) {
-    const { index, suffix } = xattrIndex(x.key);
-    const bit = xxh32(suffix, EROFS_XATTR_FILTER_SEED + index) & (EROFS_XATTR_FILTER_BITS - 1);
+    const bit = xxh32(x.key, EROFS_XATTR_FILTER_SEED + x.index, x.prefixLen) & (EROFS_XATTR_FILTER_BITS - 1);
     filter = (filter | (1 << bit)) >>> 0;
   }
   return (EROFS_XATTR_FILTER_DEFAULT & ~filter) >>> 0;
@@ -611,17 +703,23 @@ function xattrNameFilter(n: WNode): number {
 interface Sink {
   pos: number;
   bytes(b: Uint8Array): void;
+  /** b[start..] */
+  bytesFrom(b: Uint8Array, start: number): void;
   zeros(n: number): void;
   u8(v: number): void;
   u16(v: number): void;
   u32(v: number): void;
-  u64(v: bigint): void;
+  /** A safe integer (negative ones in two's complement). */
+  u64(v: number): void;
 }
 
 class CountSink implements Sink {
   pos = 0;
   bytes(x: Uint8Array): void {
     this.pos += x.length;
+  }
+  bytesFrom(b: Uint8Array, start: number): void {
+    this.pos += b.length - start;
   }
   zeros(n: number): void {
     this.pos += n;
@@ -649,8 +747,16 @@ class BufferSink implements Sink {
     this.view = new DataView(this.out.buffer);
   }
   bytes(x: Uint8Array): void {
-    this.out.set(x, this.pos);
-    this.pos += x.length;
+    if (x.length > 64) {
+      this.out.set(x, this.pos);
+      this.pos += x.length;
+    } else this.bytesFrom(x, 0); // a loop beats set() on short arrays
+  }
+  bytesFrom(b: Uint8Array, start: number): void {
+    const out = this.out;
+    let pos = this.pos;
+    for (let i = start; i < b.length; i++) out[pos++] = b[i]!;
+    this.pos = pos;
   }
   zeros(n: number): void {
     this.pos += n; // the buffer starts zeroed
@@ -666,8 +772,9 @@ class BufferSink implements Sink {
     this.view.setUint32(this.pos, v >>> 0, true);
     this.pos += 4;
   }
-  u64(v: bigint): void {
-    this.view.setBigUint64(this.pos, BigInt.asUintN(64, v), true);
+  u64(v: number): void {
+    this.view.setUint32(this.pos, v >>> 0, true);
+    this.view.setUint32(this.pos + 4, Math.floor(v / 0x100000000) >>> 0, true);
     this.pos += 8;
   }
 }
@@ -793,7 +900,7 @@ function direntType(n: WNode): number {
 function emitDirentChunk(s: Sink, entries: WEntry[], align: number): void {
   let nameoff = entries.length * DIRENT_SIZE;
   for (const e of entries) {
-    s.u64(BigInt(e.node.nid));
+    s.u64(e.node.nid);
     s.u16(nameoff);
     s.u8(direntType(e.node));
     s.u8(0);
@@ -854,8 +961,8 @@ function emit(s: Sink, plan: Plan, m: Measured): Measured {
   s.u8(EROFS_BLKSIZ_BITS);
   s.u8(0); // sb_extslots
   s.u16(root.nid);
-  s.u64(BigInt(info.order.length));
-  s.u64(BigInt(info.minMtime.sec));
+  s.u64(info.order.length);
+  s.u64(info.minMtime.sec);
   s.u32(info.minMtime.nsec);
   s.u32(dataBlockStart / EROFS_BLKSIZ + m.nDataBlocks);
   s.u32(Math.floor((EROFS_SUPER_OFFSET + EROFS_SUPER_SIZE) / EROFS_BLKSIZ)); // meta_blkaddr
@@ -882,7 +989,7 @@ function emit(s: Sink, plan: Plan, m: Measured): Measured {
         ? 0
         : roundUp(XATTR_IBODY_HEADER_SIZE + nShared * XATTR_SHARED_ID_SIZE + unsharedSize, XATTR_ALIGN);
     const icount = xattrSize === 0 ? 0 : (xattrSize - XATTR_IBODY_HEADER_SIZE) / 4 + 1;
-    if (icount > U16_MAX) throw cannot(n.path, `${icount} xattr slots`, `at most ${U16_MAX}`);
+    if (icount > U16_MAX) throw cannot(pathOf(n), `${icount} xattr slots`, `at most ${U16_MAX}`);
 
     alignTo(s, EROFS_SLOTSIZE);
     s.zeros(tailPadding(n, lay, s.pos, inodeSize, xattrSize));
@@ -934,19 +1041,20 @@ function emit(s: Sink, plan: Plan, m: Measured): Measured {
       s.u16(icount);
       s.u16(n.mode);
       s.u16(0);
-      s.u64(BigInt(size));
+      s.u64(size);
       s.u32(iu);
       s.u32(n.ino);
       s.u32(n.uid);
       s.u32(n.gid);
-      s.u64(BigInt(n.mtime.sec));
+      s.u64(n.mtime.sec);
       s.u32(n.mtime.nsec);
       s.u32(n.nlink);
       s.zeros(16);
     }
 
     if (xattrSize > 0) {
-      s.u32(xattrNameFilter(n));
+      if (n.filter < 0) n.filter = xattrNameFilter(n);
+      s.u32(n.filter);
       s.u8(nShared);
       s.zeros(7);
       for (const x of n.xattrs) {
@@ -994,11 +1102,10 @@ function emit(s: Sink, plan: Plan, m: Measured): Measured {
 }
 
 function emitXattr(s: Sink, x: WXattr): void {
-  const { index, suffix } = xattrIndex(x.key);
-  s.u8(suffix.length);
-  s.u8(index);
+  s.u8(x.key.length - x.prefixLen);
+  s.u8(x.index);
   s.u16(x.value.length);
-  s.bytes(suffix);
+  s.bytesFrom(x.key, x.prefixLen);
   s.bytes(x.value);
   alignTo(s, XATTR_ALIGN);
 }

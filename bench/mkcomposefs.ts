@@ -1,0 +1,164 @@
+// Benchmark: `sealroot mkcomposefs --from-file` (the compiled binary dist/sealroot) on a generated
+// 100,000-entry dumpfile shaped like an ostree OS commit (selinux label on every entry; directories,
+// payload files with fs-verity digests, symlinks, a few small inline files) and on the largest golden
+// dumpfile. Wall time and peak RSS come from GNU time (`/usr/bin/time -v`, Debian package `time`); they
+// are compared with mkcomposefs 1.0.8's figures on the same kind of machine (it is not installable here).
+// Run: bun run bench/mkcomposefs.ts [--reps N] [--entries N] [--bin B]
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
+const COMPOSEFS = join(ROOT, "test/fixtures/composefs");
+
+/** mkcomposefs 1.0.8 on the reference 100,000-entry dumpfile, this machine kind (given in issue 5). */
+const REFERENCE = { seconds: 0.82, peakMB: 147, imageMB: 25.5 };
+const TARGET = { time: 1.5, memory: 2 };
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : fallback;
+}
+const reps = Number(option("reps", "5"));
+const entries = Number(option("entries", "100000"));
+const bin = resolve(option("bin", join(ROOT, "dist/sealroot")));
+
+if (!existsSync("/usr/bin/time")) {
+  console.error("/usr/bin/time missing: apt-get install -y time (GNU time, for peak memory)");
+  process.exit(1);
+}
+if (!existsSync(bin)) {
+  console.log(`${bin} missing: npm run build`);
+  execFileSync("npm", ["run", "build"], { cwd: ROOT, stdio: "inherit" });
+}
+
+const hex = (label: string) => createHash("sha256").update(label).digest("hex");
+
+const LABELS = [
+  "system_u:object_r:usr_t:s0",
+  "system_u:object_r:lib_t:s0",
+  "system_u:object_r:bin_t:s0",
+  "system_u:object_r:etc_t:s0",
+  "system_u:object_r:shlib_t:s0",
+  "system_u:object_r:man_t:s0",
+  "system_u:object_r:locale_t:s0",
+  "system_u:object_r:fonts_t:s0",
+];
+
+/**
+ * A deterministic dumpfile of `n` entries: ~8% directories (up to 60 entries each, three levels deep),
+ * ~78% payload files (65 B..4 MB, payload `xx/yyyy…` and digest), ~12% symlinks, ~2% inline files of
+ * 1..64 bytes; every entry has a security.selinux label (8 distinct labels).
+ */
+function generate(n: number): string {
+  const lines: string[] = [];
+  const label = (i: number) => `security.selinux=${LABELS[i % LABELS.length]}\\x00`;
+  lines.push(`/ 4096 40755 2 0 0 0 1700000000.0 - - - ${label(0)}`);
+  let count = 1;
+  const dirs: string[] = ["/usr"];
+  lines.push(`/usr 4096 40755 2 0 0 0 1700000000.0 - - - ${label(0)}`);
+  count++;
+  let d = 0;
+  while (count < n) {
+    const parent = dirs[d % dirs.length] as string;
+    d++;
+    const width = 10 + (d % 50);
+    for (let j = 0; j < width && count < n; j++, count++) {
+      const h = hex(`entry ${count}`);
+      const name = `${h.slice(0, 6 + (count % 18))}.${j}`;
+      const path = `${parent}/${name}`;
+      const kind = count % 50;
+      const mtime = `${1700000000 + (count % 1000)}.0`;
+      if (kind < 4 && dirs.length < n / 12) {
+        lines.push(`${path} 4096 40755 2 0 0 0 ${mtime} - - - ${label(count)}`);
+        dirs.push(path);
+      } else if (kind < 10) {
+        const target = `../lib/${h.slice(10, 20 + (count % 30))}`;
+        lines.push(`${path} ${target.length} 120777 1 0 0 0 ${mtime} ${target} - - ${label(count)}`);
+      } else if (kind === 10) {
+        const size = 1 + (count % 64);
+        const content = h.repeat(2).slice(0, size);
+        lines.push(`${path} ${size} 100644 1 0 0 0 ${mtime} - ${content} - ${label(count)}`);
+      } else {
+        const size = 65 + ((parseInt(h.slice(0, 8), 16) * 7) % (4 << 20));
+        const mode = kind % 7 === 0 ? "100755" : "100644";
+        const digest = hex(`content ${count}`);
+        lines.push(
+          `${path} ${size} ${mode} 1 0 0 0 ${mtime} ${digest.slice(0, 2)}/${digest.slice(2)} - ${digest} ${label(count)}`,
+        );
+      }
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+interface Measure {
+  seconds: number;
+  peakMB: number;
+}
+
+function once(dump: string, out: string): Measure {
+  const r = spawnSync("/usr/bin/time", ["-v", bin, "mkcomposefs", "--from-file", dump, out], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`sealroot mkcomposefs failed (exit ${r.status}): ${r.stderr}`);
+  const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
+  const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  if (!wall || !rss) throw new Error(`cannot read /usr/bin/time -v output:\n${r.stderr}`);
+  const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
+  return { seconds, peakMB: Number(rss[1]) / 1024 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+function bench(name: string, dump: string): { time: number; peak: number; image: number } {
+  const dir = mkdtempSync(join(tmpdir(), "sealroot-bench-mkcfs-"));
+  const out = join(dir, "out.cfs");
+  once(dump, out); // warm-up: page cache, binary start
+  const runs = Array.from({ length: reps }, () => once(dump, out));
+  const image = statSync(out).size;
+  rmSync(dir, { recursive: true, force: true });
+  const time = median(runs.map((r) => r.seconds));
+  const peak = Math.max(...runs.map((r) => r.peakMB));
+  console.log(`\n${name}`);
+  console.log(`  input  ${(statSync(dump).size / 1e6).toFixed(1)} MB, ${countLines(dump)} entries`);
+  console.log(`  times  ${runs.map((r) => `${r.seconds.toFixed(2)} s`).join(", ")}`);
+  console.log(
+    `  median ${time.toFixed(3)} s, peak RSS ${peak.toFixed(1)} MB, image ${(image / 1e6).toFixed(2)} MB`,
+  );
+  return { time, peak, image };
+}
+
+function countLines(path: string): number {
+  const b = readFileSync(path);
+  let n = 0;
+  for (const c of b) if (c === 0x0a) n++;
+  return n;
+}
+
+const generated = join(tmpdir(), `sealroot-bench-${entries}.dump`);
+if (!existsSync(generated)) writeFileSync(generated, generate(entries));
+
+const largest = readdirSync(COMPOSEFS)
+  .filter((n) => n.endsWith(".dump") && !n.startsWith("fail-") && !n.endsWith(".cfs.dump"))
+  .map((n) => join(COMPOSEFS, n))
+  .sort((a, b) => statSync(b).size - statSync(a).size)[0] as string;
+
+const big = bench(`generated ${entries}-entry dumpfile (${generated})`, generated);
+bench(`largest golden dumpfile (${largest.slice(ROOT.length + 1)})`, largest);
+
+const timeRatio = big.time / REFERENCE.seconds;
+const memRatio = big.peak / REFERENCE.peakMB;
+console.log(
+  `\nagainst mkcomposefs 1.0.8 on the reference 100,000-entry dumpfile (${REFERENCE.seconds} s, ${REFERENCE.peakMB} MB peak, ${REFERENCE.imageMB} MB image):`,
+);
+console.log(
+  `  time ratio   ${timeRatio.toFixed(2)}× (target ≤ ${TARGET.time}×) ${timeRatio <= TARGET.time ? "ok" : "OVER"}`,
+);
+console.log(
+  `  memory ratio ${memRatio.toFixed(2)}× (target ≤ ${TARGET.memory}×) ${memRatio <= TARGET.memory ? "ok" : "OVER"}`,
+);
+console.log(`  image size   ${(big.image / 1e6).toFixed(2)} MB vs ${REFERENCE.imageMB} MB`);
