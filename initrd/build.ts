@@ -141,7 +141,9 @@ export function sharedLibs(elf: string): string[] {
     const err = e as { stdout?: string; stderr?: string };
     const text = `${err.stdout ?? ""}${err.stderr ?? ""}`;
     if (/not a dynamic executable|statically linked/.test(text)) return [];
-    throw new Error(`Cannot list the libraries of "${elf}": ldd said ${JSON.stringify(text.trim())}, expected an ELF`);
+    throw new Error(
+      `Cannot list the libraries of "${elf}": ldd said ${JSON.stringify(text.trim())}, expected an ELF`,
+    );
   }
   const libs: string[] = [];
   for (const line of outText.split("\n")) {
@@ -149,7 +151,8 @@ export function sharedLibs(elf: string): string[] {
     const arrow = /=>\s+(\/\S+)/.exec(line);
     const loader = /^\s*(\/\S+)\s+\(/.exec(line);
     const missing = /=>\s+not found/.exec(line);
-    if (missing) throw new Error(`Cannot resolve a library of "${elf}": ${line.trim()}, expected it on the host`);
+    if (missing)
+      throw new Error(`Cannot resolve a library of "${elf}": ${line.trim()}, expected it on the host`);
     const path = arrow?.[1] ?? loader?.[1];
     if (path) libs.push(path);
   }
@@ -164,13 +167,15 @@ function collect(spec: InitrdSpec): Map<string, Entry> {
     }
   };
   const put = (p: string, e: Entry): void => {
-    if (!p.startsWith("/")) throw new Error(`Cannot add "${p}" to the initramfs: relative path, expected absolute`);
+    if (!p.startsWith("/"))
+      throw new Error(`Cannot add "${p}" to the initramfs: relative path, expected absolute`);
     addDir(posix.dirname(p));
     entries.set(p, e);
   };
   const hostFile = (src: string, dest: string, mode?: number): void => {
     const st = statSync(src);
-    if (!st.isFile()) throw new Error(`Cannot add "${src}" to the initramfs: not a regular file, expected one`);
+    if (!st.isFile())
+      throw new Error(`Cannot add "${src}" to the initramfs: not a regular file, expected one`);
     put(dest, { kind: "file", mode: mode ?? st.mode & 0o7777, src });
   };
   const libsOf = (elf: string): void => {
@@ -185,8 +190,10 @@ function collect(spec: InitrdSpec): Map<string, Entry> {
   put("/dev/null", { kind: "chr", mode: 0o666, major: 1, minor: 3 });
   put("/dev/kmsg", { kind: "chr", mode: 0o644, major: 1, minor: 11 });
 
-  if (!existsSync(BUSYBOX)) throw new Error(`Cannot find "${BUSYBOX}": absent, expected Debian's busybox-static`);
-  if (sharedLibs(BUSYBOX).length > 0) throw new Error(`Cannot use "${BUSYBOX}": dynamically linked, expected busybox-static`);
+  if (!existsSync(BUSYBOX))
+    throw new Error(`Cannot find "${BUSYBOX}": absent, expected Debian's busybox-static`);
+  if (sharedLibs(BUSYBOX).length > 0)
+    throw new Error(`Cannot use "${BUSYBOX}": dynamically linked, expected busybox-static`);
   hostFile(BUSYBOX, "/bin/busybox", 0o755);
   const applets = execFileSync(BUSYBOX, ["--list-full"], { encoding: "utf8" }).split("\n").filter(Boolean);
   for (const a of applets) {
@@ -202,14 +209,16 @@ function collect(spec: InitrdSpec): Map<string, Entry> {
   }
   for (const o of spec.libsOf ?? []) libsOf(o);
   if (spec.modules) {
-    for (const n of spec.modules.names) hostFile(join(spec.modules.dir, `${n}.ko`), `/lib/modules/${n}.ko`, 0o644);
+    for (const n of spec.modules.names)
+      hostFile(join(spec.modules.dir, `${n}.ko`), `/lib/modules/${n}.ko`, 0o644);
     const order = spec.modules.names.map((n) => `${n}\n`).join("");
     put("/etc/modules-load", { kind: "file", mode: 0o644, data: new TextEncoder().encode(order) });
   }
   for (const f of spec.files ?? []) {
     if (f.src !== undefined) hostFile(f.src, f.dest, f.mode);
     else {
-      const data = typeof f.content === "string" ? new TextEncoder().encode(f.content) : (f.content ?? new Uint8Array());
+      const data =
+        typeof f.content === "string" ? new TextEncoder().encode(f.content) : (f.content ?? new Uint8Array());
       put(f.dest, { kind: "file", mode: f.mode ?? 0o644, data });
     }
   }
@@ -251,7 +260,15 @@ function writeCpio(entries: Map<string, Entry>, out: string): number {
     const n = (4 - (offset % 4)) % 4;
     if (n) write(new Uint8Array(n));
   };
-  const header = (name: string, mode: number, size: number, ino: number, rmaj = 0, rmin = 0, nlink = 1): void => {
+  const header = (
+    name: string,
+    mode: number,
+    size: number,
+    ino: number,
+    rmaj = 0,
+    rmin = 0,
+    nlink = 1,
+  ): void => {
     const nameBytes = new TextEncoder().encode(`${name}\0`);
     const fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rmaj, rmin, nameBytes.length, 0];
     write(new TextEncoder().encode(`070701${fields.map((v) => v.toString(16).padStart(8, "0")).join("")}`));
@@ -314,8 +331,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     process.exit(2);
   }
   const spec = JSON.parse(readFileSync(specPath, "utf8")) as InitrdSpec & { initFile?: string };
-  if (spec.initFile !== undefined) spec.init = readFileSync(resolve(dirname(specPath), spec.initFile), "utf8");
+  if (spec.initFile !== undefined)
+    spec.init = readFileSync(resolve(dirname(specPath), spec.initFile), "utf8");
   const img = buildInitramfs(spec, outPath);
-  process.stderr.write(`initrd: ${img.entries} entries, ${img.cpioBytes} B cpio, ${img.bytes} B${img.cached ? " (cached)" : ""}\n`);
+  process.stderr.write(
+    `initrd: ${img.entries} entries, ${img.cpioBytes} B cpio, ${img.bytes} B${img.cached ? " (cached)" : ""}\n`,
+  );
   process.stdout.write(`${img.path}\n`);
 }

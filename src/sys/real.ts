@@ -3,15 +3,26 @@
 // becomes a SysError naming the call, the path and the errno; new-mount-API failures also carry the
 // kernel's own fs-context log text, which says far more than the errno.
 
-import { chmodSync, mkdirSync, realpathSync, rmdirSync, symlinkSync, unlinkSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { release } from "node:os";
 import { q } from "../core/errors.ts";
 import { errnoName, sysError } from "./errno.ts";
 import * as libc from "./ffi/libc.ts";
+import * as pid1 from "./ffi/pid1.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";
 import * as sc from "./ffi/syscalls.ts";
 import { realFs } from "./fs.ts";
-import type { FsConfigOp, LoopDevice, Sys } from "./types.ts";
+import type { FsConfigOp, InitSys, LoopDevice, Sys } from "./types.ts";
 import { enableVerity, measureVerity } from "./verity.ts";
 import { writeFileAtomic } from "./write.ts";
 
@@ -206,5 +217,43 @@ export const realSys: Sys = {
   },
   kernelRelease() {
     return release();
+  },
+};
+
+const EEXIST = 17;
+
+/** The real system for the PID-1 mode: `realSys` plus module loading, exec, power-off and device writes. */
+export const realInitSys: InitSys = {
+  ...realSys,
+  loadModule(path) {
+    const fd = check(libc.open(path, libc.O_RDONLY | libc.O_CLOEXEC), "open", path);
+    try {
+      const r = pid1.finitModule(fd, "", 0);
+      if (r.value < 0 && r.errno === EEXIST) return false;
+      check(r, "load kernel module", path);
+      return true;
+    } finally {
+      libc.close(fd);
+    }
+  },
+  exec(path, argv) {
+    const r = pid1.execl(path, argv);
+    throw sysError(`execute (argv ${q(argv.join(" "))})`, path, r.errno);
+  },
+  powerOff() {
+    pid1.sync();
+    const r = pid1.reboot(pid1.RB_POWER_OFF);
+    throw sysError("power off (reboot RB_POWER_OFF)", "/", r.errno);
+  },
+  writeDevice(path, text) {
+    const fd = nodeCall("open", path, () => openSync(path, "w"));
+    try {
+      nodeCall("write", path, () => writeSync(fd, text));
+    } finally {
+      closeSync(fd);
+    }
+  },
+  sleep(ms) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   },
 };

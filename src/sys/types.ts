@@ -81,3 +81,17 @@ export interface Sys extends FsRead {
   /** uname -r, for messages and logs (fallbacks are chosen by errno, not by version). */
   kernelRelease(): string;
 }
+
+/** What the PID-1 mode (src/boot/init.ts) needs beyond the orchestrator's `Sys`. */
+export interface InitSys extends Sys {
+  /** finit_module(2) of a decompressed `.ko`; false when the module was already loaded (EEXIST). */
+  loadModule(path: string): boolean;
+  /** execv: replaces the process; throws a SysError only when exec fails. */
+  exec(path: string, argv: string[]): never;
+  /** sync(2), then reboot(2) RB_POWER_OFF; throws a SysError only when the kernel refuses. */
+  powerOff(): never;
+  /** One write(2) of `text` to an existing file or device (/dev/kmsg takes one record per write). */
+  writeDevice(path: string, text: string): void;
+  /** Blocks the (single-threaded) boot for `ms` milliseconds. */
+  sleep(ms: number): void;
+}
