@@ -4,13 +4,18 @@
 import yargs from "yargs";
 import { SealrootError } from "../core/errors.ts";
 import { composefsDumpCommand } from "./composefs-dump.ts";
+import { composefsImageCommand } from "./composefs-image.ts";
 import type { CliContext, CommandModule } from "./context.ts";
+import { deployImageCommand } from "./deploy-image.ts";
 import { enableVerityCommand } from "./enable-verity.ts";
 import { fsverityDigestCommand } from "./fsverity-digest.ts";
+import { initCommand } from "./init.ts";
 import { keygenCommand } from "./keygen.ts";
 import { lsCommand } from "./ls.ts";
 import { measureCommand } from "./measure.ts";
+import { mkcomposefsCommand } from "./mkcomposefs.ts";
 import { prepareRootCommand } from "./prepare-root.ts";
+import { sealCommand } from "./seal.ts";
 import { showCommand } from "./show.ts";
 import { signCommand } from "./sign.ts";
 import { verifyCommand } from "./verify.ts";
@@ -30,6 +35,11 @@ const commands: CommandModule[] = [
   measureCommand,
   enableVerityCommand,
   prepareRootCommand,
+  composefsImageCommand,
+  sealCommand,
+  deployImageCommand,
+  mkcomposefsCommand,
+  initCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

@@ -106,7 +106,7 @@ describe("sealroot verify-commit", () => {
   });
 
   it("skips a malformed key line with a warning and still verifies with the good key", () => {
-    const keys = join(copyOf(OSTREE + "/keys"), "mixed.pub");
+    const keys = join(copyOf(`${OSTREE}/keys`), "mixed.pub");
     writeFileSync(keys, `not-base64!\n\n${readFileSync(key("ed25519.pub"), "utf8")}`);
     const r = sealroot("verify-commit", "--repo", repos["bare-user"](), "--commit", C2, "--keys", keys);
     expect(r.code).toBe(0);
@@ -115,7 +115,7 @@ describe("sealroot verify-commit", () => {
   });
 
   it("refuses a key file with no well-formed key", () => {
-    const keys = join(copyOf(OSTREE + "/keys"), "none.pub");
+    const keys = join(copyOf(`${OSTREE}/keys`), "none.pub");
     writeFileSync(keys, "AAAA\n");
     const r = sealroot("verify-commit", "--repo", repos["bare-user"](), "--commit", C2, "--keys", keys);
     expect(r.code).toBe(1);

@@ -11,12 +11,14 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const FIXTURES = join(ROOT, "test/fixtures");
 export const OSTREE = join(FIXTURES, "ostree");
 export const COMPOSEFS = join(FIXTURES, "composefs");
-const CACHE = process.env.SEALROOT_FIXTURE_CACHE ?? "/tmp/sealroot-fixtures";
+const CACHE = process.env.SEALROOT_FIXTURE_CACHE ?? "/tmp/sealroot-fixtures-v2";
 
 /** Extracts `tarPath` (relative to test/fixtures) once and returns the directory. */
 export function extracted(tarPath: string): string {
   const dest = join(CACHE, tarPath.replace(/[/]/g, "__").replace(/\.tar$/, ""));
-  if (existsSync(join(dest, ".complete"))) return dest;
+  // the marker sits beside the tree, not in it: an extra entry would change images made from the tree
+  const marker = `${dest}.complete`;
+  if (existsSync(marker)) return dest;
   const tmp = `${dest}.tmp${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -29,13 +31,13 @@ export function extracted(tarPath: string): string {
     "-C",
     tmp,
   ]);
-  execFileSync("touch", [join(tmp, ".complete")]);
   try {
     renameSync(tmp, dest);
   } catch {
     // another worker won the race; its copy is identical
     rmSync(tmp, { recursive: true, force: true });
   }
+  execFileSync("touch", [marker]);
   return dest;
 }
 
