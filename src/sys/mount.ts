@@ -185,10 +185,18 @@ function erofsNewApi(sys: Sys, device: string, dir: string, noacl: boolean): voi
   attachNewApi(sys, "erofs", ops, MOUNT_ATTR_RDONLY, dir);
 }
 
-/** fsopen → fsconfig… → fsmount → move_mount onto `target`, closing both fds whatever happens. */
-function attachNewApi(sys: Sys, fsname: string, ops: FsConfigOp[], attrFlags: number, target: string): void {
+/** fsopen → (check) → fsconfig… → fsmount → move_mount onto `target`, closing both fds whatever happens. */
+function attachNewApi(
+  sys: Sys,
+  fsname: string,
+  ops: FsConfigOp[],
+  attrFlags: number,
+  target: string,
+  check: (fsfd: number) => void = () => {},
+): void {
   const fsfd = sys.fsopen(fsname, FSOPEN_CLOEXEC);
   try {
+    check(fsfd);
     for (const op of ops) sys.fsconfig(fsfd, op);
     const mfd = sys.fsmount(fsfd, FSMOUNT_CLOEXEC, attrFlags);
     try {
@@ -271,27 +279,16 @@ function mountOverlay(
 /** Before Linux 6.5 overlayfs did not parse options through fsconfig and accepted any key; libcomposefs
  * probes with an unknown key and treats acceptance as "no new mount API" (see kernel-compat.ts). */
 function attachOverlayNewApi(sys: Sys, ops: FsConfigOp[], attrFlags: number, target: string): void {
-  const fsfd = sys.fsopen("overlay", FSOPEN_CLOEXEC);
-  try {
-    let probeAccepted = true;
+  attachNewApi(sys, "overlay", ops, attrFlags, target, (fsfd) => {
     try {
       sys.fsconfig(fsfd, { kind: "string", key: "sealroot-probe-unsupported", value: "1" });
     } catch (e) {
       // the expected outcome (EINVAL): this kernel's overlayfs validates fsconfig keys
-      if (!(e instanceof SysError)) throw e;
-      probeAccepted = false;
+      if (e instanceof SysError) return;
+      throw e;
     }
-    if (probeAccepted) throw overlayIgnoresOptions(target);
-    for (const op of ops) sys.fsconfig(fsfd, op);
-    const mfd = sys.fsmount(fsfd, FSMOUNT_CLOEXEC, attrFlags);
-    try {
-      sys.moveMount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
-    } finally {
-      sys.close(mfd);
-    }
-  } finally {
-    sys.close(fsfd);
-  }
+    throw overlayIgnoresOptions(target);
+  });
 }
 
 function overlayIgnoresOptions(target: string): SysError {

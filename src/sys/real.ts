@@ -18,7 +18,6 @@ import { release } from "node:os";
 import { q } from "../core/errors.ts";
 import { errnoName, sysError } from "./errno.ts";
 import * as libc from "./ffi/libc.ts";
-import * as pid1 from "./ffi/pid1.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";
 import * as sc from "./ffi/syscalls.ts";
 import { realFs } from "./fs.ts";
@@ -228,7 +227,7 @@ export const realInitSys: InitSys = {
   loadModule(path) {
     const fd = check(libc.open(path, libc.O_RDONLY | libc.O_CLOEXEC), "open", path);
     try {
-      const r = pid1.finitModule(fd, "", 0);
+      const r = sc.finitModule(fd, "", 0);
       if (r.value < 0 && r.errno === EEXIST) return false;
       check(r, "load kernel module", path);
       return true;
@@ -237,12 +236,12 @@ export const realInitSys: InitSys = {
     }
   },
   exec(path, argv) {
-    const r = pid1.execl(path, argv);
+    const r = libc.execl(path, argv);
     throw sysError(`execute (argv ${q(argv.join(" "))})`, path, r.errno);
   },
   powerOff() {
-    pid1.sync();
-    const r = pid1.reboot(pid1.RB_POWER_OFF);
+    libc.sync();
+    const r = libc.reboot(libc.RB_POWER_OFF);
     throw sysError("power off (reboot RB_POWER_OFF)", "/", r.errno);
   },
   writeDevice(path, text) {

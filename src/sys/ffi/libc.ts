@@ -158,3 +158,29 @@ export function llistxattr(path: string, buf: Uint8Array): CResult {
     [path, buf, buf.length],
   );
 }
+
+// ---- the PID-1 mode only: hand over the process, power off ----
+
+/** int execl(const char *path, const char *arg, ... /, (char *) NULL /); — returns only on failure. The
+ * variadic strings travel as pointers in registers, as for a fixed prototype (x86_64 and aarch64 SysV). */
+export function execl(path: string, argv: string[]): CResult {
+  return call(
+    "execl",
+    DataType.I32,
+    [DataType.String, ...argv.map(() => DataType.String), DataType.I64],
+    [path, ...argv, 0],
+  );
+}
+
+/** <sys/reboot.h> RB_POWER_OFF (LINUX_REBOOT_CMD_POWER_OFF). */
+export const RB_POWER_OFF = 0x4321fedc;
+
+/** int reboot(int op); — returns only on failure. */
+export function reboot(op: number): CResult {
+  return call("reboot", DataType.I32, [DataType.I32], [op]);
+}
+
+/** void sync(void); */
+export function sync(): void {
+  call("sync", DataType.Void, [], []);
+}

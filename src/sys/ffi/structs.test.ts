@@ -34,10 +34,11 @@ describe("kernel ABI constants", () => {
     ]).toEqual([128, 304, 32, 4 + 64]);
   });
 
-  it("has the syscall numbers of anchors.md §4 for x86_64 and aarch64", () => {
+  it("has the syscall numbers of anchors.md §4 (finit_module: the kernel headers) for x86_64 and aarch64", () => {
     expect(SYSCALLS).toEqual({
       x64: {
         pivot_root: 155,
+        finit_module: 313,
         open_tree: 428,
         move_mount: 429,
         fsopen: 430,
@@ -47,6 +48,7 @@ describe("kernel ABI constants", () => {
       },
       arm64: {
         pivot_root: 41,
+        finit_module: 273,
         open_tree: 428,
         move_mount: 429,
         fsopen: 430,

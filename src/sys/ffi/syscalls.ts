@@ -1,5 +1,5 @@
 // System calls made through libc's `syscall()`: the new mount API (fsopen, fsconfig, fsmount, move_mount,
-// open_tree, mount_setattr) and pivot_root, with their numbers for x86_64 and aarch64 (both from
+// open_tree, mount_setattr), pivot_root and finit_module (glibc 2.36 wraps neither), with their numbers for x86_64 and aarch64 (both from
 // <asm/unistd.h>; the mount-API numbers are shared by every architecture since 5.2) and the flag values
 // of <linux/mount.h>. Wrappers return the raw CResult; typed errors are built by src/sys/.
 
@@ -11,6 +11,7 @@ type Arch = "x64" | "arm64";
 export const SYSCALLS: Record<Arch, Record<string, number>> = {
   x64: {
     pivot_root: 155,
+    finit_module: 313,
     open_tree: 428,
     move_mount: 429,
     fsopen: 430,
@@ -20,6 +21,7 @@ export const SYSCALLS: Record<Arch, Record<string, number>> = {
   },
   arm64: {
     pivot_root: 41,
+    finit_module: 273,
     open_tree: 428,
     move_mount: 429,
     fsopen: 430,
@@ -101,4 +103,9 @@ export function mountSetattr(dfd: number, path: string, flags: number, attr: Uin
 /** int pivot_root(const char *new_root, const char *put_old); */
 export function pivotRoot(newRoot: string, putOld: string): CResult {
   return syscall(nr("pivot_root"), newRoot, putOld);
+}
+
+/** int finit_module(int fd, const char *param_values, int flags); */
+export function finitModule(fd: number, params: string, flags: number): CResult {
+  return syscall(nr("finit_module"), fd, params, flags);
 }
