@@ -54,7 +54,7 @@ const CASES: Case[] = [
   {
     name: "legacy bind mount (ot-composefs=off)",
     scenario: { cmdline: `${BASE_CMDLINE} ot-composefs=off` },
-    stages: ["target", "setup", "mount", "record", "move"],
+    stages: ["target", "image", "setup", "mount", "record", "move"], // image: reading whether .ostree.cfs exists
     okCalls: ["close", "rmdir"],
   },
 ];
