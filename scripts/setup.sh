@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 #   busybox-static    the minimal initramfs; cpio zstd xz-utils build and unpack initramfs/kernel modules
 #   gpg e2fsprogs     the private apt config that fetches the kernel; mke2fs -O verity for VM disks
 #   time              GNU time -v: peak memory in the benchmarks
+#   dracut-core       Debian's real dracut (with kmod's depmod) for the dracut initramfs kinds; not
+#                     `dracut`, which conflicts with initramfs-tools and pulls in mail and RAID tools
 APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates qemu-system-x86 busybox-static
-  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time)
+  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time dracut-core kmod)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -256,9 +256,8 @@ describe("sealroot mkcomposefs rejects every should-fail dumpfile", () => {
 });
 
 /**
- * The tree extracted as the MANIFEST says (root, xattrs, numeric owners) into a private directory. Not
- * `extracted()`: its `.complete` marker inside the directory would add an entry and change the root's
- * mtime, and both are part of the image.
+ * The tree extracted as the MANIFEST says (root, xattrs, numeric owners) into a private directory, so no
+ * other test touching the shared copy can change an entry or the root's mtime, both part of the image.
  */
 let treeDir: string | undefined;
 function extractedTree(): string {

@@ -41,7 +41,7 @@ function ostree(...args: string[]): string {
   return r.stdout;
 }
 
-/** The reference tree as its own directory (extracted() adds a `.complete` marker inside, which would be committed). */
+/** The reference tree as its own directory, extracted by the test itself. */
 function extractTree(work: string, name: string): string {
   const dir = join(work, name);
   mkdirSync(dir);

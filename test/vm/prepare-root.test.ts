@@ -232,7 +232,6 @@ async function provisionedDisks(
     const tree = join(work, "trees", v.name);
     mkdirSync(join(work, "trees"), { recursive: true });
     execFileSync("cp", ["-a", base, tree]);
-    rmSync(join(tree, ".complete"));
     v.tamper?.(tree);
     mkdirSync(join(tree, "sealroot-test"));
     copyFileSync("/bin/busybox", join(tree, "sealroot-test/busybox"));
