@@ -7,6 +7,7 @@ import type { CliContext } from "./cli/context.ts";
 import { runCli } from "./cli/index.ts";
 import { runMkcomposefs } from "./cli/mkcomposefs.ts";
 import { ostreePrepareRootArgs } from "./cli/prepare-root.ts";
+import { messageOf } from "./core/errors.ts";
 import { realFs } from "./sys/fs.ts";
 
 const ctx: CliContext = {
@@ -27,7 +28,7 @@ Promise.resolve(run()).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`sealroot: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`sealroot: ${messageOf(e)}\n`);
     process.exitCode = 1;
   },
 );

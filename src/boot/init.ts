@@ -4,9 +4,9 @@
 // into the new root and exec busybox switch_root into init=. Every failure ends in failClosed(): the
 // one-line reason on stderr and /dev/kmsg, then a rescue shell (rd.shell) or power-off — never the root.
 
-import { splitCmdline } from "../core/cmdline.ts";
+import { badValue, splitCmdline } from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
-import { q, SealrootError, UsageError } from "../core/errors.ts";
+import { messageOf, q, SealrootError, UsageError } from "../core/errors.ts";
 import { Reader, toHex, utf8 } from "../formats/bytes.ts";
 import {
   MNT_DETACH,
@@ -108,12 +108,6 @@ export function parseInitCmdline(text: string): InitCmdline {
   return out;
 }
 
-function badValue(token: string, value: string, expected: string): UsageError {
-  return new UsageError(
-    `Cannot parse kernel argument ${q(token)}: unknown value ${q(value)}, expected ${expected}`,
-  );
-}
-
 function parseRoot(token: string, value: string): RootSpec {
   if (value.startsWith("LABEL=") && value.length > 6) return { kind: "label", label: value.slice(6), token };
   if (value.startsWith("UUID=")) {
@@ -194,7 +188,7 @@ export function runInit(sys: InitSys, o: InitOptions): never {
           phase: name,
           ok: false,
           ms: o.now() - start,
-          error: e instanceof Error ? e.message : String(e),
+          error: messageOf(e),
         });
         throw e instanceof BootFailure || !(e instanceof SealrootError)
           ? e
@@ -285,14 +279,14 @@ export function failClosed(sys: InitSys, o: InitOptions, e: unknown, shell: bool
     // <2> = KERN_CRIT; best effort: /dev may be gone after a failed switch
     sys.writeDevice("/dev/kmsg", `<2>${line}\n`);
   } catch (k) {
-    o.log({ phase: "kmsg", ok: false, ms: 0, error: k instanceof Error ? k.message : String(k) });
+    o.log({ phase: "kmsg", ok: false, ms: 0, error: messageOf(k) });
   }
   if (shell) {
     try {
       o.err("sealroot: rd.shell: starting a shell; the root was NOT switched to\n");
       return sys.exec(BUSYBOX, ["sh"]);
     } catch (x) {
-      o.err(`sealroot: ${x instanceof Error ? x.message : String(x)}\n`);
+      o.err(`sealroot: ${messageOf(x)}\n`);
     }
   }
   return sys.powerOff();

@@ -5,8 +5,8 @@
 // same fd is mounted. One structured event per phase goes to `log`; the caller prints the refusal line.
 
 import { type PrepareRootConfig, parseLegacyRepoReadonly } from "../core/config.ts";
-import { type Decision, decideTrust, type Stage } from "../core/decision.ts";
-import { q, SealrootError, SysError } from "../core/errors.ts";
+import { type Decision, decideTrust, imageDigestProblem, type Stage } from "../core/decision.ts";
+import { messageOf, q, SealrootError, SysError } from "../core/errors.ts";
 import { type BootPlan, type PlanFacts, planBoot, type Step } from "../core/plan.ts";
 import { encodeOstreeBooted } from "../core/records.ts";
 import { toHex } from "../formats/bytes.ts";
@@ -89,7 +89,7 @@ export function prepareRoot(sys: Sys, o: PrepareRootOptions): PrepareRootResult 
       return r;
     } catch (e) {
       timings[name] = o.now() - t0;
-      o.log({ phase: name, ok: false, ms: timings[name], error: e instanceof Error ? e.message : String(e) });
+      o.log({ phase: name, ok: false, ms: timings[name], error: messageOf(e) });
       throw e;
     }
   };
@@ -167,8 +167,9 @@ export function prepareRoot(sys: Sys, o: PrepareRootOptions): PrepareRootResult 
       );
     }
   } catch (e) {
-    if (!(e instanceof SealrootError)) throw e;
+    // undone whatever the error: a bug (a non-SealrootError, rethrown) must not leave mounts behind either
     rollback(undo, o);
+    if (!(e instanceof SealrootError)) throw e;
     const stage = e instanceof Refusal ? e.stage : stageOf(current);
     return refuseAfter(decision, stage, e.message, timings, plan);
   }
@@ -347,25 +348,15 @@ function stageComposefs(
         if (e instanceof SysError) throw new Refusal("image", e.message);
         throw e;
       }
-      if (!measured) {
-        throw new Refusal(
-          "image",
-          `Cannot measure composefs image ${q(step.image)}: fs-verity is not enabled on it, expected a verity-protected image`,
-        );
-      }
-      digest = toHex(measured.digest);
-      if (decision.image) {
-        decision.image.digest = digest;
-        decision.image.measuredBy = "kernel";
-      }
-      for (const e of step.expectedDigests) {
-        if (e.hex !== digest) {
-          throw new Refusal(
-            "image",
-            `Composefs image ${q(step.image)} has fs-verity digest ${digest}, expected ${e.hex} (${e.source})`,
-          );
+      if (measured) {
+        digest = toHex(measured.digest);
+        if (decision.image) {
+          decision.image.digest = digest;
+          decision.image.measuredBy = "kernel";
         }
       }
+      const problem = imageDigestProblem(step.image, digest, step.expectedDigests);
+      if (problem !== undefined) throw new Refusal("image", problem);
     }
     const mountOpts: Parameters<typeof mountComposefs>[1] = {
       imageFd: fd,
@@ -476,7 +467,7 @@ function moveIntoPlace(
     sys.rmdir(staging);
   } catch (e) {
     // the staging directory is empty now; leaving it is harmless
-    o.log({ phase: "cleanup", ok: false, ms: 0, error: e instanceof Error ? e.message : String(e) });
+    o.log({ phase: "cleanup", ok: false, ms: 0, error: messageOf(e) });
   }
   return {};
 }
@@ -497,7 +488,7 @@ function closeBestEffort(sys: Sys, fd: number, o: PrepareRootOptions): void {
   try {
     sys.close(fd);
   } catch (e) {
-    o.log({ phase: "cleanup", ok: false, ms: 0, error: e instanceof Error ? e.message : String(e) });
+    o.log({ phase: "cleanup", ok: false, ms: 0, error: messageOf(e) });
   }
 }
 
@@ -511,7 +502,7 @@ function rollback(undo: Undo[], o: PrepareRootOptions): void {
         ok: false,
         ms: 0,
         what: u.what,
-        error: e instanceof Error ? e.message : String(e),
+        error: messageOf(e),
       });
     }
   }

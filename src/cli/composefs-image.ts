@@ -32,7 +32,7 @@ export function fsverityOf(bytes: Uint8Array): Uint8Array {
  * Best-effort by design, as in ostree (`ioctl(FS_IOC_MEASURE_VERITY) == 0 && sha256`): a file without
  * verity, or a kernel or file system without fs-verity, just means "no kernel digest".
  */
-export function kernelObjectDigest_bestEffort(path: string): Uint8Array | undefined {
+export function kernelObjectDigestBestEffort(path: string): Uint8Array | undefined {
   try {
     const d = measureVerityPath(path);
     return d?.algorithm === "sha256" && d.digest.length === 32 ? d.digest : undefined;
@@ -43,7 +43,7 @@ export function kernelObjectDigest_bestEffort(path: string): Uint8Array | undefi
 }
 
 export interface DigestSources {
-  /** Asks the kernel for an object's digest (injected in tests); default kernelObjectDigest_bestEffort. */
+  /** Asks the kernel for an object's digest (injected in tests); default kernelObjectDigestBestEffort. */
   kernel?: (path: string) => Uint8Array | undefined;
 }
 
@@ -58,7 +58,7 @@ export function fileDigests(
   sources: DigestSources = {},
 ): FileVerityDigest | undefined {
   if (verity === "none") return undefined;
-  const kernel = sources.kernel ?? kernelObjectDigest_bestEffort;
+  const kernel = sources.kernel ?? kernelObjectDigestBestEffort;
   return (obj: ContentObject) => {
     const known = repo.mode === "archive" ? undefined : kernel(obj.path);
     if (known) return known;

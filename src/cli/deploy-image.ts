@@ -4,7 +4,6 @@
 // `ostree.composefs.digest.v0`), then enables fs-verity on it when the kernel and file system allow.
 // Deployment N counts as `ostree admin status` lists them: boot entries by `version`, highest first.
 
-import { realpathSync } from "node:fs";
 import { parseCmdline } from "../core/cmdline.ts";
 import { type Deployment, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
 import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../core/errors.ts";
@@ -12,6 +11,7 @@ import type { FsRead } from "../core/fs.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { COMPOSEFS_DIGEST_KEY, ed25519Signatures } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
+import { realpath } from "../sys/fs.ts";
 import { enableVerity, measureVerityPath } from "../sys/verity.ts";
 import { writeFileAtomic } from "../sys/write.ts";
 import { inflateRaw } from "../sys/zlib.ts";
@@ -79,7 +79,7 @@ export function chooseDeployment(fs: FsRead, sysroot: string, index: number): De
 }
 
 /** Enables fs-verity on the image and checks the kernel's digest; a kernel or FS without it is a note. */
-function enableImageVerity_bestEffort(path: string, expected: string): string {
+function enableImageVerityBestEffort(path: string, expected: string): string {
   try {
     enableVerity(path);
   } catch (e) {
@@ -118,7 +118,7 @@ export function deployImage(ctx: CliContext, o: DeployImageOptions, hooks: Deplo
   if (!Number.isSafeInteger(index) || index < 0) {
     throw new UsageError(`Cannot use --deployment ${index}: not a count, expected 0, 1, …`);
   }
-  const sysroot = realpathSync(o.sysroot);
+  const sysroot = realpath(o.sysroot);
   const d = chooseDeployment(ctx.fs, sysroot, index);
   ctx.out(`Deployment ${index}: ${d.relPath}\n`);
   const repo = OstreeRepo.open(ctx.fs, d.repo, { inflateRaw });
@@ -154,7 +154,7 @@ export function deployImage(ctx: CliContext, o: DeployImageOptions, hooks: Deplo
     throw e;
   }
   ctx.out(`Wrote ${q(d.composefsImage)}: sha256:${digest} = ${COMPOSEFS_DIGEST_KEY}\n`);
-  ctx.out(`${enableImageVerity_bestEffort(d.composefsImage, digest)}\n`);
+  ctx.out(`${enableImageVerityBestEffort(d.composefsImage, digest)}\n`);
 }
 
 export const deployImageCommand: CommandModule = (y, ctx, setExit) =>

@@ -322,11 +322,6 @@ export function runMkcomposefs(
   }
 }
 
-/** True when the binary was invoked under the name `mkcomposefs` (argv[0] basename, e.g. a symlink). */
-export function invokedAsMkcomposefs(argv0: string): boolean {
-  return argv0.slice(argv0.lastIndexOf("/") + 1) === "mkcomposefs";
-}
-
 export const mkcomposefsCommand: CommandModule = (y, ctx, setExit) =>
   y.command(
     "mkcomposefs",

@@ -3,10 +3,10 @@
 // [CMDLINE]` (argv[0]), it takes ostree's arguments. Structured events per phase go to stdout; a refusal
 // is one plain line on stderr (and /dev/kmsg as PID 1), exit 1, with SYSROOT and /run left as they were.
 
-import { readFileSync, realpathSync } from "node:fs";
 import { type PrepareRootResult, prepareRoot } from "../boot/prepare-root.ts";
 import { parsePrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
-import { toHex } from "../formats/bytes.ts";
+import { toHex, utf8 } from "../formats/bytes.ts";
+import { realFs, realpath } from "../sys/fs.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { realSys } from "../sys/real.ts";
 import { randomBytes } from "../sys/write.ts";
@@ -26,7 +26,7 @@ export interface PrepareRootArgs {
 
 /** /proc/cmdline without its trailing newline, as ostree reads it. */
 export function procCmdline(): string {
-  return readFileSync("/proc/cmdline", "utf8").replace(/\n$/, "");
+  return utf8.decode(realFs.readFile("/proc/cmdline")).replace(/\n$/, "");
 }
 
 /** Runs prepare-root on the real system; returns the result and prints the refusal line. */
@@ -37,7 +37,7 @@ export function runPrepareRoot(ctx: CliContext, a: PrepareRootArgs): PrepareRoot
   if (a.forceLegacyLowerdir) force.overlayLayers = "legacy";
   const started = performance.now();
   const result = prepareRoot(realSys, {
-    sysroot: realpathSync(a.sysroot),
+    sysroot: realpath(a.sysroot),
     cmdline: a.cmdline ?? procCmdline(),
     config:
       a.config !== undefined

@@ -3,7 +3,6 @@
 // exit 1 = refused, with one line on stderr saying why. `--json` prints the decision record either way.
 // Without --cmdline, the options of the sysroot's default boot entry are used (what the next boot gets).
 
-import { realpathSync } from "node:fs";
 import { parseCmdline } from "../core/cmdline.ts";
 import { parsePrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
 import { checkImage, type Decision, decideTrust } from "../core/decision.ts";
@@ -11,6 +10,7 @@ import { resolveDeployment } from "../core/deployment.ts";
 import { q, SealrootError, UsageError } from "../core/errors.ts";
 import type { FsRead } from "../core/fs.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
+import { realpath } from "../sys/fs.ts";
 import { inflateRaw } from "../sys/zlib.ts";
 import type { CommandModule } from "./context.ts";
 import { fsverityDigestOfFile } from "./fsverity-digest.ts";
@@ -82,7 +82,7 @@ export const verifyCommand: CommandModule = (y, ctx, setExit) =>
         })
         .option("json", { type: "boolean", default: false, describe: "print the decision record as JSON" }),
     (argv) => {
-      const sysroot = realpathSync(argv.sysroot);
+      const sysroot = realpath(argv.sysroot);
       const cmdline = argv.cmdline ?? defaultEntryCmdline(ctx.fs, sysroot).cmdline;
       const root = argv.root ?? deploymentRoot(ctx.fs, sysroot, cmdline);
       const config =

@@ -66,7 +66,8 @@ const OSTREE_VALUES: Record<string, "no" | "maybe" | "yes" | "signed"> = {
   "0": "no",
 };
 
-function badValue(token: string, value: string, expected: string): UsageError {
+/** `Cannot parse kernel argument "<token>": unknown value "<value>", expected <expected>`. */
+export function badValue(token: string, value: string, expected: string): UsageError {
   return new UsageError(
     `Cannot parse kernel argument ${q(token)}: unknown value ${q(value)}, expected ${expected}`,
     { token, value },

@@ -228,27 +228,34 @@ export function checkImage(
 ): Decision {
   const d = trust.decision;
   if (d.verdict === "refuse" || !d.useComposefs || !d.image) return d;
-  if (digest !== undefined) {
-    d.image.digest = toHex(digest);
+  const hex = digest === undefined ? undefined : toHex(digest);
+  if (hex !== undefined) {
+    d.image.digest = hex;
     d.image.measuredBy = measuredBy;
   }
-  const needed = d.expectedDigests.length > 0 || d.verityRequired;
+  const needed = d.expectedDigests.length > 0 || d.verityRequired === true;
   if (!needed) return d;
-  if (digest === undefined) {
-    return refuse(
-      d,
-      "image",
-      `Cannot measure composefs image ${q(d.image.path)}: fs-verity is not enabled on it, expected a verity-protected image`,
-    );
+  const problem = imageDigestProblem(d.image.path, hex, d.expectedDigests);
+  return problem === undefined ? d : refuse(d, "image", problem);
+}
+
+/**
+ * The one comparison of a measured image digest (hex; `undefined` when the image has no fs-verity) with
+ * what the boot requires, shared by checkImage and the boot's kernel measurement: why it fails, or
+ * `undefined` when it has a digest equal to every expected one.
+ */
+export function imageDigestProblem(
+  path: string,
+  digestHex: string | undefined,
+  expected: readonly DigestRequirement[],
+): string | undefined {
+  if (digestHex === undefined) {
+    return `Cannot measure composefs image ${q(path)}: fs-verity is not enabled on it, expected a verity-protected image`;
   }
-  for (const e of d.expectedDigests) {
-    if (e.hex !== d.image.digest) {
-      return refuse(
-        d,
-        "image",
-        `Composefs image ${q(d.image.path)} has fs-verity digest ${d.image.digest}, expected ${e.hex} (${e.source})`,
-      );
+  for (const e of expected) {
+    if (e.hex !== digestHex) {
+      return `Composefs image ${q(path)} has fs-verity digest ${digestHex}, expected ${e.hex} (${e.source})`;
     }
   }
-  return d;
+  return undefined;
 }

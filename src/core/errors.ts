@@ -56,3 +56,8 @@ export class SysError extends SealrootError {
 export function q(s: string): string {
   return JSON.stringify(s);
 }
+
+/** The message of anything thrown, for a log field or a one-line report. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -5,6 +5,7 @@
 
 import type { Decision } from "./decision.ts";
 import { q, UsageError } from "./errors.ts";
+import type { OstreeBootedRecord } from "./records.ts";
 
 export interface PlanFacts {
   /** The physical root, mounted (absolute, no symlinks). */
@@ -56,16 +57,10 @@ export interface BootPlan {
   deployment: string;
   composefs: boolean;
   sysrootReadonly: boolean;
-  /** `/run/ostree-booted`'s content, as strings (the executor encodes it). */
-  ostreeBooted: {
+  /** `/run/ostree-booted`'s content, dev/ino as decimal strings (JSON); the executor encodes it. */
+  ostreeBooted: Omit<OstreeBootedRecord, "deploymentDev" | "deploymentIno"> & {
     deploymentDev: string;
     deploymentIno: string;
-    rootTransient: boolean;
-    rootTransientRo: boolean;
-    signedKeypath?: string;
-    composefs?: { verity: boolean };
-    sysrootRo: boolean;
-    transientEtc?: string;
   };
   steps: Step[];
 }
@@ -86,7 +81,15 @@ export function planBoot(d: Decision, f: PlanFacts): BootPlan {
       "Cannot make a transient root without composefs: root.transient needs the composefs mount",
     );
   }
+  if (!composefs && (d.expectedDigests.length > 0 || d.verityRequired === true)) {
+    throw new UsageError(
+      "Cannot plan the legacy bind mount: the decision requires an image digest or fs-verity, expected the composefs mount (the only one that checks them)",
+    );
+  }
   const readonly = d.sysrootReadonly === true || (!composefs && f.legacyRepoReadonly);
+  // an expected digest vouches for the image only; overlayfs verity=require extends it to the backing
+  // objects, so a digest implies it whatever the decision says (the policy already pairs them)
+  const verity = d.verityRequired === true || d.expectedDigests.length > 0;
 
   const steps: Step[] = [
     { op: "mkdir", path: runOstree, mode: 0o755 },
@@ -114,12 +117,12 @@ export function planBoot(d: Decision, f: PlanFacts): BootPlan {
       target: staging,
       objectDirs: [`${f.sysroot}/ostree/repo/objects`],
       imageMountDir: lower,
-      requireVerity: d.verityRequired === true,
+      requireVerity: verity,
       expectedDigests: d.expectedDigests,
       ...layers,
       readonly: !transient || d.rootTransientRo === true,
     });
-    if (d.verityRequired) steps.push({ op: "probe", root: staging });
+    if (verity) steps.push({ op: "probe", root: staging });
     steps.push({
       op: "symlink",
       target: `/dev/block/${f.sysrootDevice}`,
@@ -171,7 +174,7 @@ export function planBoot(d: Decision, f: PlanFacts): BootPlan {
   };
   const signedBy = d.keySets[0];
   if (signedBy) ostreeBooted.signedKeypath = signedBy.path;
-  if (composefs) ostreeBooted.composefs = { verity: d.verityRequired === true };
+  if (composefs) ostreeBooted.composefs = { verity };
   if (transientEtc !== undefined) ostreeBooted.transientEtc = transientEtc;
 
   steps.push(

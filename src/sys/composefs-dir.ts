@@ -20,7 +20,6 @@ import {
   realpathSync,
   renameSync,
   statSync,
-  unlinkSync,
   writeSync,
 } from "node:fs";
 import { isatty } from "node:tty";
@@ -44,7 +43,7 @@ import { sysError } from "./errno.ts";
 import { type ChunkSink, streamFd } from "./file-stream.ts";
 import { realFs } from "./fs.ts";
 import { enableVerity } from "./verity.ts";
-import { writeFileAtomic } from "./write.ts";
+import { unlinkBestEffort, writeFileAtomic } from "./write.ts";
 
 /** mkcomposefs's directory-source flags (LCFS_BUILD_*). */
 export interface DirSourceOptions {
@@ -262,14 +261,6 @@ function enableVerityBestEffort(path: string): void {
     enableVerity(path);
   } catch {
     // best effort, as mkcomposefs: most file systems (tmpfs, ext4 without `verity`) cannot
-  }
-}
-
-function unlinkBestEffort(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // the temporary file may not exist; the original error is what matters
   }
 }
 

@@ -51,6 +51,12 @@ const NAMES: Record<number, string> = {
   129: "EKEYREJECTED",
 };
 
+/** The errno numbers src/sys/ compares against (the names above are for messages). */
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ERANGE = 34;
+export const ENODATA = 61;
+
 export function errnoName(errno: number): string {
   return NAMES[errno] ?? `errno ${errno}`;
 }

@@ -1,15 +1,13 @@
 // The real FsRead: node:fs for files and directories, libc (through sys/ffi) for extended attributes,
 // which Node has no API for. Errors become SysError with the errno name and the path.
 
-import { type BigIntStats, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { type BigIntStats, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import type { FileKind, FsRead, Stat } from "../core/fs.ts";
-import { sysError } from "./errno.ts";
+import { ENODATA, ERANGE, sysError } from "./errno.ts";
 import { lgetxattr, llistxattr } from "./ffi/libc.ts";
 
-const ENODATA = 61;
-const ERANGE = 34;
-
-function nodeErr(action: string, path: string, e: unknown): Error {
+/** A node:fs error as a SysError naming the action, the path and the errno (other errors pass through). */
+export function nodeErr(action: string, path: string, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException)?.code;
   return code ? sysError(action, path, code) : (e as Error);
 }
@@ -115,3 +113,12 @@ export const realFs: FsRead = {
       .filter((n) => n.length > 0);
   },
 };
+
+/** realpath(3): the canonical absolute path (the sysroot the boot code is given has no symlinks). */
+export function realpath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch (e) {
+    throw nodeErr("resolve", path, e);
+  }
+}

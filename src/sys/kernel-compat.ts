@@ -4,7 +4,7 @@
 // and each fallback can be forced either way so tests cover every path on any kernel. Pure: the callers
 // in src/sys/mount.ts perform the calls.
 
-import { SysError } from "../core/errors.ts";
+import { q, SysError, UsageError } from "../core/errors.ts";
 
 /** A fallback sealroot knows: when it applies and the kernel version that makes it unnecessary. */
 interface Fallback {
@@ -80,7 +80,9 @@ export function withFallback<T>(
   if (forced === f.preferred) return preferred();
   if (forced === f.fallback) return fallback();
   if (forced !== undefined)
-    throw new Error(`Unknown ${name} choice ${forced}, expected ${f.preferred} or ${f.fallback}`);
+    throw new UsageError(
+      `Cannot force ${name} ${q(forced)}: an unknown choice, expected ${f.preferred} or ${f.fallback}`,
+    );
   let first: SysError;
   try {
     return preferred();

@@ -116,14 +116,14 @@ export function mountComposefs(sys: Sys, opts: ComposefsMountOptions): Composefs
     overlay = mountOverlay(sys, opts, force, fallbacks);
   } catch (e) {
     // the EROFS may be attached (the failure came after move_mount); never leave it on the staging dir
-    detachImageMount_bestEffort(sys, opts.imageMountDir);
+    detachImageMountBestEffort(sys, opts.imageMountDir);
     throw e;
   }
   sys.umount2(opts.imageMountDir, MNT_DETACH);
   return { erofs, overlay, fallbacks };
 }
 
-function detachImageMount_bestEffort(sys: Sys, dir: string): void {
+function detachImageMountBestEffort(sys: Sys, dir: string): void {
   try {
     sys.umount2(dir, MNT_DETACH);
   } catch {

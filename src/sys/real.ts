@@ -8,7 +8,6 @@ import {
   closeSync,
   mkdirSync,
   openSync,
-  realpathSync,
   rmdirSync,
   symlinkSync,
   unlinkSync,
@@ -16,17 +15,15 @@ import {
 } from "node:fs";
 import { release } from "node:os";
 import { q } from "../core/errors.ts";
-import { errnoName, sysError } from "./errno.ts";
+import { EBUSY, EEXIST, ENODATA, errnoName, sysError } from "./errno.ts";
 import * as libc from "./ffi/libc.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";
 import * as sc from "./ffi/syscalls.ts";
-import { realFs } from "./fs.ts";
+import { nodeErr, realFs, realpath } from "./fs.ts";
 import type { FsConfigOp, InitSys, LoopDevice, Sys } from "./types.ts";
 import { enableVerity, measureVerity } from "./verity.ts";
 import { writeFileAtomic } from "./write.ts";
 
-const EBUSY = 16;
-const ENODATA = 61;
 /** LOOP_CTL_GET_FREE hands the same free device to racing callers; LOOP_CONFIGURE then says EBUSY. */
 const LOOP_ATTEMPTS = 8;
 
@@ -34,8 +31,7 @@ function nodeCall<T>(action: string, path: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException)?.code;
-    throw code ? sysError(action, path, code) : e;
+    throw nodeErr(action, path, e);
   }
 }
 
@@ -112,7 +108,7 @@ export const realSys: Sys = {
   ...realFs,
 
   stat(path) {
-    return realFs.lstat(nodeCall("resolve", path, () => realpathSync(path)));
+    return realFs.lstat(realpath(path));
   },
   mkdir(path, mode) {
     nodeCall("create directory", path, () => mkdirSync(path));
@@ -218,8 +214,6 @@ export const realSys: Sys = {
     return release();
   },
 };
-
-const EEXIST = 17;
 
 /** The real system for the PID-1 mode: `realSys` plus module loading, exec, power-off and device writes. */
 export const realInitSys: InitSys = {

@@ -4,7 +4,7 @@
 // kernel. Errors are SysErrors whose message says what the file system or kernel lacks.
 
 import type { SysError } from "../core/errors.ts";
-import { errnoName, sysError } from "./errno.ts";
+import { EEXIST, ENODATA, errnoName, sysError } from "./errno.ts";
 import { close, ioctl, O_CLOEXEC, O_RDONLY, open } from "./ffi/libc.ts";
 import {
   decodeFsverityDigest,
@@ -16,9 +16,6 @@ import {
   fsverityDigestBuffer,
 } from "./ffi/structs.ts";
 import type { VerityDigest } from "./types.ts";
-
-const ENODATA = 61;
-const EEXIST = 17;
 
 const ALGORITHMS: Record<number, string> = {
   [FS_VERITY_HASH_ALG_SHA256]: "sha256",

@@ -24,13 +24,13 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
     closeSync(fd);
     renameSync(tmp, path);
   } catch (e) {
-    closeSync_bestEffort(fd);
-    unlink_bestEffort(tmp);
+    closeBestEffort(fd);
+    unlinkBestEffort(tmp);
     throw sysError("write", path, (e as NodeJS.ErrnoException).code ?? "EIO");
   }
 }
 
-function closeSync_bestEffort(fd: number): void {
+function closeBestEffort(fd: number): void {
   try {
     closeSync(fd);
   } catch {
@@ -38,7 +38,8 @@ function closeSync_bestEffort(fd: number): void {
   }
 }
 
-function unlink_bestEffort(path: string): void {
+/** Removes a temporary file after a failure; its absence is fine, and the failure itself is what is reported. */
+export function unlinkBestEffort(path: string): void {
   try {
     unlinkSync(path);
   } catch {

@@ -65,7 +65,7 @@ export interface PublicKeyFile {
 }
 
 function textOf(data: Uint8Array | string, action: string, path: string): string {
-  const size = typeof data === "string" ? data.length : data.length;
+  const size = data.length;
   if (size > MAX_KEY_FILE_BYTES) {
     throw new FormatError(
       `Cannot ${action} ${q(path)}: ${size} bytes, expected at most ${MAX_KEY_FILE_BYTES}`,

@@ -4,9 +4,8 @@
 // are named in the reason; they do not stop the other signatures from being tried (ostree aborts instead).
 
 import { toHex } from "../formats/bytes.ts";
+import { ED25519_SIGNATURE_KEY } from "../formats/ostree/objects.ts";
 import { verifyDetached } from "./ed25519.ts";
-
-export const SIGNATURE_KEY = "ostree.sign.ed25519";
 
 export type SignatureVerdict =
   | { ok: true; key: Uint8Array; keyHex: string; signatureIndex: number }
@@ -25,7 +24,7 @@ export function verifyCommitSignatures(
   if (!signatures || signatures.length === 0) {
     return {
       ok: false,
-      reason: `no ${SIGNATURE_KEY} signatures in the commit's detached metadata`,
+      reason: `no ${ED25519_SIGNATURE_KEY} signatures in the commit's detached metadata`,
       tried: 0,
     };
   }

@@ -6,7 +6,7 @@
 
 import { FormatError } from "../../core/errors.ts";
 import { createSha256 } from "../../core/hash.ts";
-import { Reader, toHex, Writer } from "../bytes.ts";
+import { Reader, Writer } from "../bytes.ts";
 import { type DictEntries, decode, encode, type GVariantValue, lookup, Variant } from "../gvariant.ts";
 
 export const COMMIT_TYPE = "(a{sv}aya(say)sstayay)";
@@ -270,18 +270,6 @@ export function decodeZlibFileHeader(bytes: Uint8Array): ZlibFileHeader {
   };
 }
 
-export function encodeZlibFileHeader(h: Omit<ZlibFileHeader, "rdev"> & { rdev?: number }): Uint8Array {
-  return encode(ZLIB_FILE_HEADER_TYPE, [
-    swap64(h.size),
-    swap32(h.uid),
-    swap32(h.gid),
-    swap32(h.mode),
-    swap32(h.rdev ?? 0),
-    h.symlinkTarget,
-    xattrsTo(h.xattrs),
-  ]);
-}
-
 /** ostree's length-prefixed framing: u32be size, 4 NUL bytes (8-byte alignment), then the variant. */
 export function lenPrefixed(variant: Uint8Array): Uint8Array {
   return new Writer(variant.length + 8).u32be(variant.length).zeros(4).bytes(variant).finish();
@@ -417,5 +405,3 @@ export function xattrName(x: Xattr): string {
   const end = x.name.indexOf(0);
   return new TextDecoder().decode(end < 0 ? x.name : x.name.subarray(0, end));
 }
-
-export const checksumHex = toHex;

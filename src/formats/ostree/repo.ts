@@ -56,6 +56,8 @@ export const DEFAULT_LIMITS: RepoLimits = {
 /** Longest symlink target ostree reads from a bare-user object (PATH_MAX + 1). */
 const MAX_SYMLINK_TARGET = 4097;
 const BAREUSER_META_XATTR = "user.ostreemeta";
+/** Largest ref file read: a checksum and a newline, with room for stray whitespace. */
+const MAX_REF_FILE = 1024;
 
 export interface OpenRepoOptions {
   inflateRaw: InflateRaw;
@@ -200,15 +202,7 @@ export class OstreeRepo {
       const p = `${this.path}/${c}`;
       const st = this.fs.lstatIfExists(p);
       if (st?.kind !== "file") continue;
-      if (st.size > 1024)
-        throw new FormatError(`Cannot read ref ${q(p)}: ${st.size} bytes, expected a 64-digit checksum`);
-      const text = utf8.decode(this.fs.readFile(p)).trim();
-      if (!isChecksum(text))
-        throw new FormatError(
-          `Cannot read ref ${q(p)}: content ${q(text.slice(0, 80))}, expected a 64-digit checksum`,
-          { path: p },
-        );
-      return text;
+      return this.resolveRefFile(p, st);
     }
     throw new NotFoundError(
       `Cannot resolve ${q(rev)} in ${q(this.path)}: no such ref, expected one of ${candidates.join(", ")}`,
@@ -227,7 +221,8 @@ export class OstreeRepo {
         const p = `${dir}/${name}`;
         const s = this.fs.lstat(p);
         if (s.kind === "dir") walk(p, `${prefix}${name}/`, depth + 1);
-        else if (s.kind === "file") out.push({ name: `${prefix}${name}`, checksum: this.resolveRefFile(p) });
+        else if (s.kind === "file")
+          out.push({ name: `${prefix}${name}`, checksum: this.resolveRefFile(p, s) });
       }
     };
     walk(`${this.path}/refs/heads`, "", 0);
@@ -240,7 +235,12 @@ export class OstreeRepo {
     return out;
   }
 
-  private resolveRefFile(p: string): string {
+  /** A ref file's checksum; `st` is its lstat (the size is capped before reading). */
+  private resolveRefFile(p: string, st: Stat): string {
+    if (st.size > MAX_REF_FILE)
+      throw new FormatError(`Cannot read ref ${q(p)}: ${st.size} bytes, expected a 64-digit checksum`, {
+        path: p,
+      });
     const text = utf8.decode(this.fs.readFile(p)).trim();
     if (!isChecksum(text))
       throw new FormatError(
