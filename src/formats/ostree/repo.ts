@@ -139,6 +139,37 @@ function validRef(ref: string): boolean {
   return REF_RE.test(ref) && !ref.split("/").some((f) => f === "." || f === "..");
 }
 
+/** A regular file of at most `cap` bytes (checked before and after reading), or undefined when absent. */
+function readCapped(
+  fs: FsRead,
+  path: string,
+  cap: number,
+  what: string,
+): { bytes: Uint8Array; stat: Stat } | undefined {
+  const st = fs.lstatIfExists(path);
+  if (!st) return undefined;
+  if (st.kind !== "file")
+    throw new FormatError(`Cannot read ${what} ${q(path)}: a ${st.kind}, expected a regular file`, {
+      path,
+    });
+  if (st.size > cap)
+    throw new FormatError(`Cannot read ${what} ${q(path)}: ${st.size} bytes, expected at most ${cap}`, {
+      path,
+      size: st.size,
+      cap,
+    });
+  const bytes = fs.readFile(path);
+  if (bytes.length > cap)
+    throw new FormatError(`Cannot read ${what} ${q(path)}: ${bytes.length} bytes, expected at most ${cap}`, {
+      path,
+      cap,
+    });
+  return { bytes, stat: st };
+}
+
+/** A repository `config` is a few lines; it is read before anything is verified, so it is capped. */
+const MAX_CONFIG_SIZE = 1 << 20;
+
 export class OstreeRepo {
   readonly limits: RepoLimits;
   private readonly dirmetaCache = new Map<string, FileMeta>();
@@ -156,7 +187,7 @@ export class OstreeRepo {
   /** Opens the repository at `path` (reads `config`). NotFoundError when there is no repository. */
   static open(fs: FsRead, path: string, opts: OpenRepoOptions): OstreeRepo {
     const configPath = `${path}/config`;
-    const config = fs.readFileIfExists(configPath);
+    const config = readCapped(fs, configPath, MAX_CONFIG_SIZE, "repository config")?.bytes;
     if (!config)
       throw new NotFoundError(
         `Cannot open repository ${q(path)}: no ${q(configPath)}, expected an ostree repository`,
@@ -252,28 +283,6 @@ export class OstreeRepo {
 
   // --- metadata objects ------------------------------------------------------------------------------------
 
-  private readCapped(path: string, cap: number, what: string): { bytes: Uint8Array; stat: Stat } | undefined {
-    const st = this.fs.lstatIfExists(path);
-    if (!st) return undefined;
-    if (st.kind !== "file")
-      throw new FormatError(`Cannot read ${what} ${q(path)}: a ${st.kind}, expected a regular file`, {
-        path,
-      });
-    if (st.size > cap)
-      throw new FormatError(`Cannot read ${what} ${q(path)}: ${st.size} bytes, expected at most ${cap}`, {
-        path,
-        size: st.size,
-        cap,
-      });
-    const bytes = this.fs.readFile(path);
-    if (bytes.length > cap)
-      throw new FormatError(
-        `Cannot read ${what} ${q(path)}: ${bytes.length} bytes, expected at most ${cap}`,
-        { path, cap },
-      );
-    return { bytes, stat: st };
-  }
-
   private verify(path: string, expected: string, actual: Uint8Array): void {
     const hex = toHex(actual);
     if (hex !== expected) {
@@ -287,7 +296,7 @@ export class OstreeRepo {
   /** Reads a metadata object's bytes and checks they hash to `checksum`. */
   readMetadataObject(checksum: string, kind: "commit" | "dirtree" | "dirmeta"): Uint8Array {
     const path = this.objectPath(checksum, kind);
-    const r = this.readCapped(path, this.limits.maxMetadataSize, kind);
+    const r = readCapped(this.fs, path, this.limits.maxMetadataSize, kind);
     if (!r)
       throw new NotFoundError(
         `Cannot read ${kind} ${q(path)}: no such object, expected it in the repository`,
@@ -311,7 +320,7 @@ export class OstreeRepo {
     checksum: string,
   ): { bytes: Uint8Array; entries: MetadataEntries; path: string } | undefined {
     const path = this.objectPath(checksum, "commitmeta");
-    const r = this.readCapped(path, this.limits.maxMetadataSize, "detached metadata");
+    const r = readCapped(this.fs, path, this.limits.maxMetadataSize, "detached metadata");
     return r ? { bytes: r.bytes, entries: decodeCommitmeta(r.bytes), path } : undefined;
   }
 
