@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
 #   time              GNU time -v: peak memory in the benchmarks
 #   dracut-core       Debian's real dracut (with kmod's depmod) for the dracut initramfs kinds; not
 #                     `dracut`, which conflicts with initramfs-tools and pulls in mail and RAID tools
+#   ostree-boot       Debian's ostree-prepare-root 2022.7: the C baseline row of bench/boot
 APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates qemu-system-x86 busybox-static
-  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time dracut-core kmod)
+  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time dracut-core kmod ostree-boot)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
