@@ -4,6 +4,7 @@
 // in power-off or a shell and never in switch_root. The real kernel runs it in test/vm/prepare-root.test.ts.
 
 import { describe, expect, it } from "vitest";
+import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { SysError } from "../core/errors.ts";
 import type { Stat } from "../core/fs.ts";
 import type { InitSys } from "../sys/types.ts";
@@ -137,19 +138,7 @@ function fakeInit(f: FakeOptions) {
   const dirs = new Set(["/", "/proc", "/sys", "/dev", "/run", "/sysroot", "/etc", "/lib/modules"]);
   const procMounted = new Set(["/proc"]); // the /init wrapper mounted it
   const disks = () => (f.disks ?? []).filter((d) => sleeps >= (d.after ?? 0));
-  const st = (kind: Stat["kind"], dev: number): Stat => ({
-    kind,
-    mode: 0,
-    uid: 0,
-    gid: 0,
-    size: 0,
-    rdev: 0,
-    mtimeSec: 0,
-    mtimeNsec: 0,
-    dev,
-    ino: 1,
-    nlink: 1,
-  });
+  const st = (kind: Stat["kind"], dev: number): Stat => fakeStat(kind, { dev, ino: 1 });
   const lookup = (path: string): Stat | undefined => {
     if (procMounted.has(path)) return st("dir", 99);
     if (dirs.has(path)) return st("dir", 1);

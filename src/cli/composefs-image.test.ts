@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
 import type { FsRead, Stat } from "../core/fs.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
@@ -54,19 +55,7 @@ describe("buildComposefsImage(): where file digests come from", () => {
 
 /** A read-only fake file system of text files and directories. */
 function fakeFs(files: Record<string, string>): FsRead {
-  const stat = (kind: Stat["kind"]): Stat => ({
-    kind,
-    mode: 0,
-    uid: 0,
-    gid: 0,
-    size: 0,
-    rdev: 0,
-    mtimeSec: 0,
-    mtimeNsec: 0,
-    ino: 0,
-    dev: 0,
-    nlink: 1,
-  });
+  const stat = (kind: Stat["kind"]): Stat => fakeStat(kind);
   const isDir = (p: string) => Object.keys(files).some((f) => f.startsWith(`${p}/`));
   return {
     readFile: (p) => utf8.encode(files[p] ?? ""),

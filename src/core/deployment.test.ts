@@ -10,6 +10,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { extracted } from "../../test/helpers/fixtures.ts";
 import { toHex } from "../formats/bytes.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
@@ -106,19 +107,7 @@ describe("resolveDeployment() on the conformance sysroot", () => {
 type Node = { dir: true } | { link: string } | { file: string };
 
 function fakeFs(tree: Record<string, Node>): FsRead {
-  const stat = (kind: FileKind): Stat => ({
-    kind,
-    mode: 0,
-    uid: 0,
-    gid: 0,
-    size: 0,
-    rdev: 0,
-    mtimeSec: 0,
-    mtimeNsec: 0,
-    dev: 0,
-    ino: 0,
-    nlink: 1,
-  });
+  const stat = (kind: FileKind): Stat => fakeStat(kind);
   const no = () => {
     throw new Error("not used");
   };
