@@ -1,11 +1,10 @@
 // Entry point of the sealroot binary: build the real system layer, run the CLI, exit with its code.
 // Invoked through a link named `ostree-prepare-root` or `mkcomposefs`, it takes that program's arguments.
-// Thin by design; everything testable lives below src/cli/ and the pure layers. No top-level await, so
-// the binary can be compiled with --bytecode.
+// The initramfs's own invocations take cli/boot-path.ts, and the yargs tree is imported only for the
+// rest (dynamic imports are evaluated on first use). No top-level await: the binary is built --bytecode.
 
+import { bootPath } from "./cli/boot-path.ts";
 import type { CliContext } from "./cli/context.ts";
-import { runCli } from "./cli/index.ts";
-import { runMkcomposefs } from "./cli/mkcomposefs.ts";
 import { ostreePrepareRootArgs } from "./cli/prepare-root.ts";
 import { messageOf } from "./core/errors.ts";
 import { realFs } from "./sys/fs.ts";
@@ -18,12 +17,26 @@ const ctx: CliContext = {
 const invokedAs = (process.argv0 ?? "").split("/").pop();
 const args = process.argv.slice(2);
 
-function run(): Promise<number> | number {
-  if (invokedAs === "mkcomposefs") return runMkcomposefs(args, ctx);
-  return runCli(invokedAs === "ostree-prepare-root" ? ostreePrepareRootArgs(args) : args, ctx);
+/** The binary starts with the JIT held back for the boot path (scripts/build.mjs); the build-side tools
+ * run long loops and want it back. Absent outside a compiled Bun binary. */
+function normalJitPolicy(): void {
+  const bun = (globalThis as { Bun?: { unsafe?: { setJITPolicy?: (scale: number) => void } } }).Bun;
+  bun?.unsafe?.setJITPolicy?.(1);
 }
 
-Promise.resolve(run()).then(
+async function run(): Promise<number> {
+  if (invokedAs === "mkcomposefs") {
+    normalJitPolicy();
+    return (await import("./cli/mkcomposefs.ts")).runMkcomposefs(args, ctx);
+  }
+  const argv = invokedAs === "ostree-prepare-root" ? ostreePrepareRootArgs(args) : args;
+  const boot = bootPath(argv, ctx);
+  if (boot) return boot();
+  normalJitPolicy();
+  return (await import("./cli/index.ts")).runCli(argv, ctx);
+}
+
+run().then(
   (code) => {
     process.exitCode = code;
   },

@@ -7,29 +7,31 @@ import { runInit } from "../boot/init.ts";
 import { toHex } from "../formats/bytes.ts";
 import { realInitSys } from "../sys/real.ts";
 import { randomBytes } from "../sys/write.ts";
-import type { CommandModule } from "./context.ts";
+import type { CliContext, CommandModule, ExitCode } from "./context.ts";
 import { stdoutEventLog } from "./log.ts";
+
+/** Runs the PID-1 mode: switch-roots or powers off, and returns only on a usage error. */
+export function runInitCommand(ctx: CliContext): ExitCode {
+  // it mounts over /dev, /proc, /run and powers off: never on a running system
+  if (process.pid !== 1) {
+    ctx.err(
+      `sealroot: Cannot run init as PID ${process.pid}: not the first process, expected PID 1 in an initramfs (/init)\n`,
+    );
+    return 2;
+  }
+  const started = performance.now();
+  return runInit(realInitSys, {
+    log: stdoutEventLog("sealroot"),
+    err: (line) => ctx.err(line),
+    now: () => performance.now() - started,
+    etcSuffix: toHex(randomBytes(3)),
+  });
+}
 
 export const initCommand: CommandModule = (y, ctx, setExit) =>
   y.command(
     "init",
     "Run as PID 1 of the initramfs: find and mount root=, prepare it, switch root (or power off)",
     (a) => a,
-    () => {
-      // it mounts over /dev, /proc, /run and powers off: never on a running system
-      if (process.pid !== 1) {
-        ctx.err(
-          `sealroot: Cannot run init as PID ${process.pid}: not the first process, expected PID 1 in an initramfs (/init)\n`,
-        );
-        setExit(2);
-        return;
-      }
-      const started = performance.now();
-      runInit(realInitSys, {
-        log: stdoutEventLog("sealroot"),
-        err: (line) => ctx.err(line),
-        now: () => performance.now() - started,
-        etcSuffix: toHex(randomBytes(3)),
-      });
-    },
+    () => setExit(runInitCommand(ctx)),
   );

@@ -353,6 +353,15 @@ describe.skipIf(why !== undefined)(
       expect(decodeVardict(fromHex(run.r.ostreeBooted ?? "")).map(([k]) => k)).toContain("composefs");
     });
 
+    it("boots the same as the initramfs runs it, `sealroot prepare-root SYSROOT` reading /proc/cmdline (the path without yargs)", () => {
+      const run = boot(freshCopy(), {
+        exec: { program: BIN, args: ["prepare-root", "SYSROOT"] },
+        procCmdline: `${BASE_CMDLINE} ostree.prepare-root.composefs=1`,
+      });
+      expect(run.r.outcome).toMatchObject({ ok: true, exit: 0, stderr: "" });
+      expect(run.tree).toEqual(composefsTree(run, "append"));
+    });
+
     describe("the legacy bind mount", () => {
       it.each([
         ["ot-composefs=off", (c: Copy) => c],

@@ -6,7 +6,7 @@
 // Sys call of a good run with that call failing. Everything it mounts dies with the namespace.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync, realpathSync } from "node:fs";
+import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "../../src/boot/prepare-root.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../../src/core/config.ts";
@@ -28,6 +28,9 @@ export interface Scenario {
   /** Run this program (the binary, or a link to it) with these arguments ("SYSROOT" is replaced) instead
    * of prepareRoot() in this process. */
   exec?: { program: string; args: string[] };
+  /** Bound over /proc/cmdline (in this namespace) before `exec` runs: the kernel command line of a run
+   * that reads it, as the initramfs's `sealroot prepare-root /sysroot` does. */
+  procCmdline?: string;
 }
 
 export interface Spec {
@@ -189,6 +192,11 @@ function runInProcess(spec: Spec, sys: Sys): Outcome {
 
 function runExec(spec: Spec): Outcome {
   const x = spec.scenario.exec as NonNullable<Scenario["exec"]>;
+  if (spec.scenario.procCmdline !== undefined) {
+    const file = join(spec.copy, "..", "proc-cmdline");
+    writeFileSync(file, `${spec.scenario.procCmdline}\n`);
+    realSys.mount(file, "/proc/cmdline", null, MS_BIND, null);
+  }
   const r = spawnSync(
     x.program,
     x.args.map((a) => (a === "SYSROOT" ? spec.phys : a)),
