@@ -43,20 +43,19 @@ interface Variant {
   size?: number;
   error?: string;
 }
+// scripts/build.mjs: no arguments = the release flags; arguments replace them (--plain: none)
 const variants: Variant[] = [
-  { name: "default", flags: [], bin: join(work, "sealroot") },
+  {
+    name: "release (--bytecode --format=esm --compile-jit-policy=1000)",
+    flags: [],
+    bin: join(work, "sealroot"),
+  },
+  { name: "plain", flags: ["--plain"], bin: join(work, "sealroot-plain") },
   { name: "--minify", flags: ["--minify"], bin: join(work, "sealroot-minify") },
-  // Bun's bytecode output is CommonJS unless told otherwise, and src/main.ts uses top-level await
-  { name: "--bytecode", flags: ["--bytecode"], bin: join(work, "sealroot-bytecode") },
   {
     name: "--bytecode --format=esm",
     flags: ["--bytecode", "--format=esm"],
     bin: join(work, "sealroot-bc-esm"),
-  },
-  {
-    name: "--minify --bytecode --format=esm",
-    flags: ["--minify", "--bytecode", "--format=esm"],
-    bin: join(work, "sealroot-min-bc-esm"),
   },
 ];
 

@@ -1,11 +1,17 @@
 // npm run build: compile src/main.ts into the single binary dist/sealroot with Bun.
-// Extra flags (e.g. --minify --bytecode for the size benchmark) pass through: node scripts/build.mjs --minify
+// The release flags are the ones bench/prepare-root.ts and bench/boot.ts chose (see bench/README.md):
+// bytecode skips parsing the bundle at every start, and the JIT policy keeps run-once startup code in
+// the interpreter (under QEMU TCG, JIT-compiling it costs more than it saves); main.ts restores the
+// normal policy for every command but the boot path. Arguments, when given, replace the release flags
+// (`node scripts/build.mjs --minify`); `node scripts/build.mjs --plain` builds with none.
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 
-const extra = process.argv.slice(2);
+export const RELEASE_FLAGS = ["--bytecode", "--format=esm", "--compile-jit-policy=1000"];
+const given = process.argv.slice(2);
+const flags = given.length === 0 ? RELEASE_FLAGS : given.filter((f) => f !== "--plain");
 const out = process.env.SEALROOT_OUT ?? "dist/sealroot";
 mkdirSync("dist", { recursive: true });
-execFileSync("node_modules/.bin/bun", ["build", "--compile", ...extra, "src/main.ts", "--outfile", out], {
+execFileSync("node_modules/.bin/bun", ["build", "--compile", ...flags, "src/main.ts", "--outfile", out], {
   stdio: "inherit",
 });
