@@ -299,16 +299,25 @@ function overlayIgnoresOptions(target: string): SysError {
   });
 }
 
+/** What probeRead() reads: one fs-verity block, which is enough for overlayfs to open the backing object
+ * (where it checks the object's verity digest against the image) and for fs-verity to verify a page. */
+const PROBE_BYTES = 4096;
+
 /**
- * Reads one file through a freshly mounted composefs root. With `verity=require`, overlayfs accepts the
- * mount even when verification cannot work (kernel without fs-verity, objects without verity, the Linux
- * 7.0 regression of bootc#2174) and then fails every read with EIO; reading one file before switching
- * root turns that into one clear refusal instead of a system that dies after switch-root.
+ * Reads the start of one file through a freshly mounted composefs root. With `verity=require`, overlayfs
+ * accepts the mount even when verification cannot work (kernel without fs-verity, objects without
+ * verity, the Linux 7.0 regression of bootc#2174) and then fails every read with EIO; reading one file
+ * before switching root turns that into one clear refusal instead of a system that dies after switch-root.
  */
 export function probeRead(sys: Sys, root: string, rel: string): void {
   const path = `${root}/${rel}`;
   try {
-    sys.readFile(path);
+    const fd = sys.open(path, O_RDONLY | O_CLOEXEC);
+    try {
+      sys.pread(fd, PROBE_BYTES, 0);
+    } finally {
+      sys.close(fd);
+    }
   } catch (e) {
     if (e instanceof SysError && e.errno === "EIO")
       throw sysError("read", path, "EIO", {
