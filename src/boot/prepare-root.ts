@@ -456,8 +456,19 @@ function moveIntoPlace(
     try {
       sys.mount(staging, sysroot, null, MS_MOVE, null);
     } catch (e) {
-      if (saved === undefined) sys.mount(`${staging}/sysroot`, sysroot, null, MS_BIND, null);
-      else sys.moveMount(saved, "", AT_FDCWD, sysroot, MOVE_MOUNT_F_EMPTY_PATH);
+      try {
+        if (saved === undefined) sys.mount(`${staging}/sysroot`, sysroot, null, MS_BIND, null);
+        else sys.moveMount(saved, "", AT_FDCWD, sysroot, MOVE_MOUNT_F_EMPTY_PATH);
+      } catch (restoreError) {
+        // the move's error is the refusal's reason; the failed restore is logged as rollback() logs its own
+        o.log({
+          phase: "rollback",
+          ok: false,
+          ms: 0,
+          what: `restore ${sysroot}`,
+          error: messageOf(restoreError),
+        });
+      }
       throw e;
     }
   } finally {
