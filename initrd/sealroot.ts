@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { buildInitramfs, type InitrdFile, type InitrdImage, type InitrdSpec, REPO } from "./build.ts";
 
 /** ostree's default key path, read by `enabled = signed` without `keypath=`. */
@@ -87,18 +88,16 @@ export function buildSealrootInitramfs(o: SealrootInitrdOptions, out?: string): 
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const opt = (name: string): string | undefined => {
-    const i = args.indexOf(name);
-    if (i < 0) return undefined;
-    const v = args[i + 1];
-    args.splice(i, 2);
-    return v;
-  };
-  const kernelDir = opt("--kernel-dir");
-  const key = opt("--key");
-  const config = opt("--config");
-  const bin = opt("--bin");
+  const { values, positionals } = parseArgs({
+    options: {
+      "kernel-dir": { type: "string" },
+      key: { type: "string" },
+      config: { type: "string" },
+      bin: { type: "string" },
+    },
+    allowPositionals: true,
+  });
+  const { "kernel-dir": kernelDir, key, config, bin } = values;
   if (!kernelDir || !key) {
     process.stderr.write(
       "usage: bun initrd/sealroot.ts --kernel-dir DIR --key PUB [--config CONF] [--bin BIN] [OUT]\n",
@@ -112,7 +111,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   };
   if (config !== undefined) o.config = readFileSync(config, "utf8");
   if (bin !== undefined) o.bin = bin;
-  const img = buildSealrootInitramfs(o, args[0]);
+  const img = buildSealrootInitramfs(o, positionals[0]);
   process.stderr.write(`initrd: ${img.entries} entries, ${img.bytes} B${img.cached ? " (cached)" : ""}\n`);
   process.stdout.write(`${img.path}\n`);
 }

@@ -26,6 +26,7 @@ import {
 } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { CACHE, pruneCacheDir, REPO } from "../initrd/build.ts";
 
 export type DracutKind = "systemd" | "nosystemd";
@@ -408,24 +409,17 @@ function pruneImages(dir: string): void {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const opt = (name: string): string | undefined => {
-    const i = args.indexOf(name);
-    if (i < 0) return undefined;
-    const v = args[i + 1];
-    args.splice(i, 2);
-    return v;
-  };
-  const flag = (name: string): boolean => {
-    const i = args.indexOf(name);
-    if (i >= 0) args.splice(i, 1);
-    return i >= 0;
-  };
-  const kind = opt("--kind");
-  const key = opt("--key");
-  const config = opt("--config");
-  const bin = opt("--bin");
-  const gzip = flag("--gzip");
+  const { values, positionals } = parseArgs({
+    options: {
+      kind: { type: "string" },
+      key: { type: "string" },
+      config: { type: "string" },
+      bin: { type: "string" },
+      gzip: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+  });
+  const { kind, key, config, bin, gzip } = values;
   if ((kind !== "systemd" && kind !== "nosystemd") || key === undefined) {
     process.stderr.write(
       "usage: bun qemu/build-dracut-initramfs.ts --kind systemd|nosystemd --key PUB [--config CONF] [--bin BIN] [--gzip] [OUT]\n",
@@ -440,7 +434,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   if (config !== undefined) o.config = config;
   if (bin !== undefined) o.bin = bin;
   if (gzip) o.compression = "gzip";
-  if (args[0] !== undefined) o.out = args[0];
+  if (positionals[0] !== undefined) o.out = positionals[0];
   const img = buildDracutInitramfs(o);
   process.stderr.write(
     `dracut ${img.kind}: ${img.bytes} B, modules ${img.dracutModules.join(" ")}${img.cached ? " (cached)" : ` (${img.buildMs} ms)`}\n`,
