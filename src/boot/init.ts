@@ -19,7 +19,8 @@ import {
   O_RDONLY,
 } from "../sys/ffi/libc.ts";
 import type { InitSys } from "../sys/types.ts";
-import { type LogEvent, type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
+import { type LogEvent, runPhase } from "./phase.ts";
+import { type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
 
 /** Where the physical root is mounted and prepared; busybox switch_root moves it onto /. */
 export const SYSROOT = "/sysroot";
@@ -173,23 +174,10 @@ export function runInit(sys: InitSys, o: InitOptions): never {
   let shell = false;
   try {
     const t0 = o.now();
-    const phase = <T>(
-      name: string,
-      fn: () => T,
-      fields: (r: T) => Record<string, unknown> = () => ({}),
-    ): T => {
-      const start = o.now();
+    const phase = <T>(name: string, fn: () => T, fields?: (r: T) => Record<string, unknown>): T => {
       try {
-        const r = fn();
-        o.log({ phase: name, ok: true, ms: o.now() - start, ...fields(r) });
-        return r;
+        return runPhase(o, name, fn, fields);
       } catch (e) {
-        o.log({
-          phase: name,
-          ok: false,
-          ms: o.now() - start,
-          error: messageOf(e),
-        });
         throw e instanceof BootFailure || !(e instanceof SealrootError)
           ? e
           : new BootFailure(name, e.message);

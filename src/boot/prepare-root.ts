@@ -32,8 +32,9 @@ import type { CompatForce } from "../sys/kernel-compat.ts";
 import { mountComposefs, openImage, probeRead } from "../sys/mount.ts";
 import type { Sys } from "../sys/types.ts";
 import { inflateRaw } from "../sys/zlib.ts";
+import { type LogEvent, runPhase } from "./phase.ts";
 
-export type LogEvent = { phase: string; ok: boolean; ms: number } & Record<string, unknown>;
+export type { LogEvent };
 
 export interface PrepareRootOptions {
   /** The physical root, mounted: absolute, no symlinks. */
@@ -80,19 +81,10 @@ interface Undo {
 
 export function prepareRoot(sys: Sys, o: PrepareRootOptions): PrepareRootResult {
   const timings: Record<string, number> = {};
-  const phase = <T>(name: string, fn: () => T, fields: (r: T) => Record<string, unknown> = () => ({})): T => {
-    const t0 = o.now();
-    try {
-      const r = fn();
-      timings[name] = o.now() - t0;
-      o.log({ phase: name, ok: true, ms: timings[name], ...fields(r) });
-      return r;
-    } catch (e) {
-      timings[name] = o.now() - t0;
-      o.log({ phase: name, ok: false, ms: timings[name], error: messageOf(e) });
-      throw e;
-    }
-  };
+  const phase = <T>(name: string, fn: () => T, fields?: (r: T) => Record<string, unknown>): T =>
+    runPhase(o, name, fn, fields, (ms) => {
+      timings[name] = ms;
+    });
 
   let trust: ReturnType<typeof decideTrust>;
   try {
