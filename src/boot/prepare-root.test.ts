@@ -1,0 +1,681 @@
+// prepareRoot() against a recording fake Sys (test/helpers/fake-sys.ts) that reads the golden sysroot
+// (ostree/sysroot.tar, extracted) through real reads and models the mounts: the exact side-effecting calls
+// of each boot mode and kernel path, of each refusal (nothing mounted, every directory it made removed),
+// and of a fault injected at one call (the undo log run in reverse). The real Sys runs the same scenarios
+// in test/privileged/prepare-root*.test.ts.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { FakeSys, type FakeSysOptions } from "../../test/helpers/fake-sys.ts";
+import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
+import { emptyConfig, parsePrepareRootConfig } from "../core/config.ts";
+import { decodeVardict, print } from "../formats/gvariant.ts";
+import type { CompatForce } from "../sys/kernel-compat.ts";
+import { type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
+
+const COMMIT2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
+/** `ostree=` of boot entry ostree-2.conf: deployment 0, commit 2 (MANIFEST.md, "Deployment sysroot"). */
+const TARGET = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
+const BASE = `root=LABEL=root rw ostree=${TARGET}`;
+const DEP = `/sysroot/ostree/deploy/refos/deploy/${COMMIT2}.0`;
+const CFS = `${DEP}/.ostree.cfs`;
+/** expected.json sysroot.deployments[0].ostree_cfs_fsverity_sha256 (= commit 2's signed digest). */
+const CFS_DIGEST = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
+/** Commit 1's `ostree.composefs.digest.v0`: a well-formed digest that is not this image's. */
+const OTHER_DIGEST = "118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc";
+const KEYFILE = "/etc/ostree/initramfs-root-binding.key";
+const SIGNED_CONF = "[composefs]\nenabled = signed\n";
+const LOWER = "/run/ostree/.private/cfsroot-lower";
+const STAGING = "/run/sealroot/staging";
+const VAR = `${STAGING}/sysroot/ostree/deploy/refos/var`;
+/** st_dev 254:1 (new_encode_dev) of the sysroot file system. */
+const DEV = 0xfe01;
+
+// ---- the calls, in segments shared by the scenarios ----
+
+const SETUP = [
+  "mkdir(/run/ostree, 0o755)",
+  "mkdir(/run/ostree/.private, 0o000)",
+  "mkdir(/run/sealroot, 0o755)",
+  `mkdir(${STAGING}, 0o755)`,
+  "mount(null, /, null, MS_REC|MS_PRIVATE, null)",
+];
+const SETUP_COMPOSEFS = [...SETUP, `mkdir(${LOWER}, 0o700)`];
+const OPEN_IMAGE = `open(${CFS}, O_RDONLY|O_CLOEXEC) = 3`;
+const MEASURE = `measureVerity(3) = sha256:${CFS_DIGEST}`;
+const HEADER = "pread(3, 32, 0)";
+/** EROFS from the image fd itself (Linux 6.12), new mount API. */
+const EROFS_FILE_NEW = [
+  "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
+  "fsconfig(4, source=/proc/self/fd/3)",
+  "fsconfig(4, ro)",
+  "fsconfig(4, noacl)",
+  "fsconfig(4, create)",
+  "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
+  `moveMount(5, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
+  "close(5)",
+  "close(4)",
+];
+/** The overlay through the new mount API with lowerdir+/datadir+ (Linux 6.8); `verity` with a digest. */
+const overlayNew = (verity: boolean) => [
+  "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
+  "fsconfig(4, sealroot-probe-unsupported=1) → EINVAL",
+  "fsconfig(4, source=composefs)",
+  "fsconfig(4, metacopy=on)",
+  "fsconfig(4, redirect_dir=on)",
+  ...(verity ? ["fsconfig(4, verity=require)"] : []),
+  `fsconfig(4, lowerdir+=${LOWER})`,
+  "fsconfig(4, datadir+=/sysroot/ostree/repo/objects)",
+  "fsconfig(4, create)",
+  "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
+  `moveMount(5, "", AT_FDCWD, ${STAGING}, MOVE_MOUNT_F_EMPTY_PATH)`,
+  "close(5)",
+  "close(4)",
+];
+const DETACH_LOWER_CLOSE_IMAGE = [`umount2(${LOWER}, MNT_DETACH)`, "close(3)"];
+/** The verity probe: the first non-empty file, breadth-first, of commit 2's tree read through the overlay. */
+const PROBE = [`open(${STAGING}/usr/bin/hello, O_RDONLY|O_CLOEXEC) = 3`, "pread(3, 4096, 0)", "close(3)"];
+const VOLATILE_ROOT = ["mkdir(/run/systemd, 0o755)", "symlink(/dev/block/254:1, /run/systemd/volatile-root)"];
+/** /etc, /sysroot read-only with the stateroot's var writable inside it, /var. */
+const BINDS_COMPOSEFS = [
+  `mount(${DEP}/etc, ${STAGING}/etc, null, MS_BIND|MS_SILENT, null)`,
+  `mount(/sysroot, ${STAGING}/sysroot, null, MS_BIND|MS_SILENT, null)`,
+  `mount(${VAR}, ${VAR}, null, MS_BIND|MS_SILENT, null)`,
+  `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`,
+  `mount(null, ${STAGING}/sysroot, null, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_SILENT, null)`,
+];
+const RECORDS = ["writeFile(/run/ostree-booted, 0o644)", "writeFile(/run/sealroot/decision.json, 0o644)"];
+const MOVE = [
+  "openTree(AT_FDCWD, /sysroot, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = 3",
+  "umount2(/sysroot, MNT_DETACH)",
+  `mount(${STAGING}, /sysroot, null, MS_MOVE, null)`,
+  "close(3)",
+  `rmdir(${STAGING})`,
+];
+const TAIL_COMPOSEFS = [...VOLATILE_ROOT, ...BINDS_COMPOSEFS, ...RECORDS, ...MOVE];
+/** The directories SETUP (and SETUP_COMPOSEFS) made, removed in reverse. */
+const RMDIR_SETUP = [
+  `rmdir(${STAGING})`,
+  "rmdir(/run/sealroot)",
+  "rmdir(/run/ostree/.private)",
+  "rmdir(/run/ostree)",
+];
+const RMDIR_SETUP_COMPOSEFS = [`rmdir(${LOWER})`, ...RMDIR_SETUP];
+
+/** The namespace before a run: the physical root bound on /sysroot, /run empty. */
+const MOUNTS_BEFORE = ["/: tmpfs", `/sysroot: bind ${extracted("ostree/sysroot.tar")}`];
+/** The reference's tree (logs/prepare-root-karg.log) on /sysroot after a composefs boot. */
+const MOUNTS_COMPOSEFS = [
+  "/: tmpfs",
+  "/sysroot: overlay composefs ro",
+  `/sysroot/etc: bind ${DEP}/etc`,
+  "/sysroot/sysroot: bind /sysroot ro",
+  `/sysroot/sysroot/ostree/deploy/refos/var: bind ${VAR}`,
+  `/sysroot/var: bind ${VAR}`,
+];
+
+// ---- running one boot ----
+
+interface Run {
+  cmdline: string;
+  /** prepare-root.conf text; none: no config file. */
+  config?: string;
+  /** Which public key the initramfs holds at KEYFILE. */
+  key?: "ed25519" | "ed25519-other";
+  force?: CompatForce;
+  /** Changes to the fake system (its mounts and key file are set here). */
+  fake?: Partial<FakeSysOptions>;
+}
+
+interface Booted {
+  r: PrepareRootResult;
+  f: FakeSys;
+  phases: string[];
+  /** The fake's mounts and in-memory files before the run. */
+  before: { mounts: string[]; mem: string[] };
+}
+
+function boot(run: Run): Booted {
+  const f = new FakeSys({
+    mounts: { "/sysroot": extracted("ostree/sysroot.tar") },
+    dirs: ["/run", "/etc", "/etc/ostree"],
+    files: { [KEYFILE]: readFileSync(join(OSTREE, `keys/${run.key ?? "ed25519"}.pub`)) },
+    inodes: { [DEP]: { dev: DEV, ino: 4242 }, "/sysroot": { dev: DEV, ino: 2 } },
+    verity: { [CFS]: CFS_DIGEST },
+    ...run.fake,
+  });
+  const before = { mounts: f.mounts(), mem: f.memTree() };
+  const phases: string[] = [];
+  let clock = 0;
+  const r = prepareRoot(f.sys(), {
+    sysroot: "/sysroot",
+    cmdline: run.cmdline,
+    config:
+      run.config === undefined
+        ? emptyConfig()
+        : parsePrepareRootConfig(run.config, "/usr/lib/ostree/prepare-root.conf"),
+    keyRoot: "/",
+    run: "/run",
+    etcSuffix: "000000",
+    ...(run.force ? { force: run.force } : {}),
+    log: (e) => phases.push(e.ok ? e.phase : `${e.phase}!`),
+    now: () => clock++,
+  });
+  return { r, f, phases, before };
+}
+
+// ---- boots ----
+
+interface BootCase extends Run {
+  name: string;
+  calls: string[];
+  /** The fake's mount table afterwards, when the case pins it. */
+  mounts?: string[];
+}
+
+const BOOTS: BootCase[] = [
+  {
+    name: "ot-composefs=on mounts the image's EROFS from its own fd and the overlay with the new mount API, measuring nothing",
+    cmdline: `${BASE} ot-composefs=on`,
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(false),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "a signed config with the right key measures the image on the fd it then mounts, with verity=require and a probe read",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      MEASURE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(true),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...PROBE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "ot-composefs=digest= with the image's digest boots like signed mode, without reading a key",
+    cmdline: `${BASE} ot-composefs=digest=${CFS_DIGEST}`,
+    key: "ed25519-other",
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      MEASURE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(true),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...PROBE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "ot-composefs=off binds the deployment as ostree's legacy mount: /usr read-only, /sysroot and /var writable",
+    cmdline: `${BASE} ot-composefs=off`,
+    calls: [
+      ...SETUP,
+      `mount(${DEP}, ${STAGING}, null, MS_BIND|MS_SILENT, null)`,
+      `mount(${STAGING}/usr, ${STAGING}/usr, null, MS_BIND|MS_SILENT, null)`,
+      `mount(null, ${STAGING}/usr, null, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_SILENT, null)`,
+      `mount(/sysroot, ${STAGING}/sysroot, null, MS_BIND|MS_SILENT, null)`,
+      `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`,
+      ...RECORDS,
+      ...MOVE,
+    ],
+    mounts: [
+      "/: tmpfs",
+      `/sysroot: bind ${DEP}`,
+      `/sysroot/usr: bind ${STAGING}/usr ro`,
+      "/sysroot/sysroot: bind /sysroot",
+      `/sysroot/var: bind ${VAR}`,
+    ],
+  },
+  {
+    name: "force erofsSource=loop attaches a loop device to the image fd and mounts that",
+    cmdline: `${BASE} ot-composefs=on`,
+    force: { erofsSource: "loop" },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      `loopAttach(3, ${CFS}) = /dev/loop0 fd 4`,
+      "fsopen(erofs, FSOPEN_CLOEXEC) = 5",
+      "fsconfig(5, source=/dev/loop0)",
+      "fsconfig(5, ro)",
+      "fsconfig(5, noacl)",
+      "fsconfig(5, create)",
+      "fsmount(5, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 6",
+      `moveMount(6, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
+      "close(6)",
+      "close(5)",
+      "close(4)",
+      ...overlayNew(false),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "force mountApi=legacy mounts both with mount(2) and escaped option strings",
+    cmdline: `${BASE} ot-composefs=on`,
+    force: { mountApi: "legacy" },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      `mount(/proc/self/fd/3, ${LOWER}, erofs, MS_RDONLY, noacl)`,
+      `mount(composefs, ${STAGING}, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,lowerdir+=${LOWER},datadir+=/sysroot/ostree/repo/objects)`,
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "force overlayLayers=legacy gives the overlay one lowerdir=IMAGE::OBJECTS (data-only layer)",
+    cmdline: `${BASE} ot-composefs=on`,
+    force: { overlayLayers: "legacy" },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
+      "fsconfig(4, sealroot-probe-unsupported=1) → EINVAL",
+      "fsconfig(4, source=composefs)",
+      "fsconfig(4, metacopy=on)",
+      "fsconfig(4, redirect_dir=on)",
+      `fsconfig(4, lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`,
+      "fsconfig(4, create)",
+      "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
+      `moveMount(5, "", AT_FDCWD, ${STAGING}, MOVE_MOUNT_F_EMPTY_PATH)`,
+      "close(5)",
+      "close(4)",
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "signed mode with every fallback forced (a Linux 6.5 kernel): loop, mount(2), lowerdir=A::B, verity=require",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    force: { erofsSource: "loop", mountApi: "legacy", overlayLayers: "legacy" },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      MEASURE,
+      HEADER,
+      `loopAttach(3, ${CFS}) = /dev/loop0 fd 4`,
+      `mount(/dev/loop0, ${LOWER}, erofs, MS_RDONLY, noacl)`,
+      "close(4)",
+      `mount(composefs, ${STAGING}, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,verity=require,lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`,
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...PROBE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "a kernel without file-backed EROFS (before 6.12) answers ENOTBLK and the image goes through a loop device",
+    cmdline: `${BASE} ot-composefs=on`,
+    fake: { noFileBackedErofs: true },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
+      "fsconfig(4, source=/proc/self/fd/3)",
+      "fsconfig(4, ro)",
+      "fsconfig(4, noacl)",
+      "fsconfig(4, create) → ENOTBLK",
+      "close(4)",
+      `loopAttach(3, ${CFS}) = /dev/loop0 fd 4`,
+      "fsopen(erofs, FSOPEN_CLOEXEC) = 5",
+      "fsconfig(5, source=/dev/loop0)",
+      "fsconfig(5, ro)",
+      "fsconfig(5, noacl)",
+      "fsconfig(5, create)",
+      "fsmount(5, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 6",
+      `moveMount(6, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
+      "close(6)",
+      "close(5)",
+      "close(4)",
+      ...overlayNew(false),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...TAIL_COMPOSEFS,
+    ],
+  },
+  {
+    name: "a failing /run/systemd/volatile-root symlink is best effort, as in ostree: the boot goes on",
+    cmdline: `${BASE} ot-composefs=on`,
+    fake: { fault: { call: "symlink(", errno: "EIO" } },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(false),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      "mkdir(/run/systemd, 0o755)",
+      "symlink(/dev/block/254:1, /run/systemd/volatile-root) → EIO",
+      ...BINDS_COMPOSEFS,
+      ...RECORDS,
+      ...MOVE,
+    ],
+  },
+];
+
+describe("prepareRoot() boots", () => {
+  it.each(BOOTS)("$name", (c) => {
+    const { r, f } = boot(c);
+    expect(r.failed).toBeUndefined();
+    expect(r.decision.verdict).toBe("boot");
+    expect(f.calls).toEqual(c.calls);
+    expect(f.mounts()).toEqual(c.mounts ?? MOUNTS_COMPOSEFS);
+    expect(f.openFds()).toEqual([]);
+  });
+
+  it("leaves the reference's mount tree on /sysroot, nothing under /run, and /run's records", () => {
+    const { f, before } = boot({ cmdline: BASE, config: SIGNED_CONF });
+    expect(f.mounts()).toEqual(MOUNTS_COMPOSEFS);
+    expect(f.memTree().filter((e) => !before.mem.includes(e))).toEqual([
+      "/run/ostree dir 0o755",
+      "/run/ostree-booted file 0o644",
+      "/run/ostree/.private dir 0o000",
+      `${LOWER} dir 0o700`,
+      "/run/sealroot dir 0o755",
+      "/run/sealroot/decision.json file 0o644",
+      "/run/systemd dir 0o755",
+      "/run/systemd/volatile-root -> /dev/block/254:1",
+    ]);
+  });
+
+  it("writes /run/ostree-booted with the deployment's (dev, ino), the key path and composefs.verity", () => {
+    const { f } = boot({ cmdline: BASE, config: SIGNED_CONF });
+    expect(print("a{sv}", decodeVardict(f.memFile("/run/ostree-booted") ?? new Uint8Array()))).toBe(
+      "{'backing-root-device-inode': <(uint64 65025, uint64 4242)>, 'root.transient': <false>, " +
+        "'root.transient-ro': <false>, 'composefs.signed': <'/etc/ostree/initramfs-root-binding.key'>, " +
+        "'composefs': <true>, 'composefs.verity': <true>, 'sysroot-ro': <true>}",
+    );
+  });
+
+  it("records the kernel's measurement of the image in decision.json", () => {
+    const { f } = boot({ cmdline: BASE, config: SIGNED_CONF });
+    const record = JSON.parse(new TextDecoder().decode(f.memFile("/run/sealroot/decision.json")));
+    expect(record.decision.image).toEqual({
+      path: CFS,
+      present: true,
+      digest: CFS_DIGEST,
+      measuredBy: "kernel",
+    });
+    expect(record.decision.keySets).toEqual([
+      {
+        path: KEYFILE,
+        requiredBy: ["config enabled=signed"],
+        keys: 1,
+        problems: [],
+        verifiedBy: "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c",
+      },
+    ]);
+    expect(record.plan.steps).toEqual([
+      "mkdir",
+      "mkdir",
+      "mkdir",
+      "mkdir",
+      "make-rprivate",
+      "mkdir",
+      "composefs",
+      "probe",
+      "symlink",
+      "bind",
+      "bind",
+      "bind",
+      "bind",
+      "remount-ro",
+      "write-ostree-booted",
+      "write-decision",
+      "move-into-place",
+    ]);
+  });
+
+  it("logs one event per phase, in order", () => {
+    expect(boot({ cmdline: BASE, config: SIGNED_CONF }).phases).toEqual([
+      "decide",
+      "plan",
+      "mkdir",
+      "mkdir",
+      "mkdir",
+      "mkdir",
+      "make-rprivate",
+      "mkdir",
+      "composefs",
+      "probe",
+      "symlink",
+      "bind",
+      "bind",
+      "bind",
+      "bind",
+      "remount-ro",
+      "write-ostree-booted",
+      "write-decision",
+      "move-into-place",
+    ]);
+  });
+
+  it("changes nothing with dryRun, and returns the plan", () => {
+    const f = new FakeSys({ mounts: { "/sysroot": extracted("ostree/sysroot.tar") }, dirs: ["/run"] });
+    const r = prepareRoot(f.sys(), {
+      sysroot: "/sysroot",
+      cmdline: `${BASE} ot-composefs=on`,
+      config: emptyConfig(),
+      keyRoot: "/",
+      run: "/run",
+      etcSuffix: "000000",
+      dryRun: true,
+      log: () => {},
+      now: () => 0,
+    });
+    expect(r.failed).toBeUndefined();
+    expect(r.plan?.steps.length).toBe(16);
+    expect(f.calls).toEqual([]);
+  });
+});
+
+// ---- refusals and faults: what was done, then undone ----
+
+interface FailCase extends Run {
+  name: string;
+  calls: string[];
+  failed: NonNullable<PrepareRootResult["failed"]>;
+}
+
+const INJECTED = (call: string, errno: string) => `Cannot ${call}: ${errno} (injected fault)`;
+const NO_SIGNATURE = `Commit ${COMMIT2} is not signed by a key in "${KEYFILE}": `;
+
+const FAILS: FailCase[] = [
+  {
+    name: "a commit signed by another key is refused before any change",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    key: "ed25519-other",
+    calls: [],
+    failed: {
+      stage: "signature",
+      reason: `${NO_SIGNATURE}none of 1 signature verifies with the trusted key`,
+    },
+  },
+  {
+    name: "a missing image with composefs on is refused before any change",
+    cmdline: `${BASE} ot-composefs=on`,
+    fake: { hidden: [CFS] },
+    calls: [],
+    failed: {
+      stage: "image",
+      reason: `Cannot find composefs image "${CFS}": no such file, composefs is required`,
+    },
+  },
+  {
+    name: "a root already prepared (/run/ostree exists) is refused before any change",
+    cmdline: `${BASE} ot-composefs=on`,
+    fake: { dirs: ["/run", "/etc", "/etc/ostree", "/run/ostree"] },
+    calls: [],
+    failed: {
+      stage: "setup",
+      reason: 'Cannot prepare the root: "/run/ostree" exists, expected a root not yet prepared',
+    },
+  },
+  {
+    name: "an image whose digest is not ot-composefs=digest= is refused after measuring it, and the directories go",
+    cmdline: `${BASE} ot-composefs=digest=${OTHER_DIGEST}`,
+    calls: [...SETUP_COMPOSEFS, OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
+    failed: {
+      stage: "image",
+      reason: `Composefs image "${CFS}" has fs-verity digest ${CFS_DIGEST}, expected ${OTHER_DIGEST} (karg ot-composefs=digest=${OTHER_DIGEST})`,
+    },
+  },
+  {
+    name: "a signed boot refuses an image without fs-verity (kernel answers no digest)",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    fake: { verity: {} },
+    calls: [...SETUP_COMPOSEFS, OPEN_IMAGE, "measureVerity(3) = none", "close(3)", ...RMDIR_SETUP_COMPOSEFS],
+    failed: {
+      stage: "image",
+      reason: `Cannot measure composefs image "${CFS}": fs-verity is not enabled on it, expected a verity-protected image`,
+    },
+  },
+  {
+    name: "an EIO from the overlay's fsmount detaches the EROFS, closes every fd and undoes the rest in reverse",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    fake: { fault: { call: "fsmount(", nth: 2, errno: "EIO" } },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      MEASURE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(true).slice(0, 9),
+      "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) → EIO",
+      "close(4)",
+      `umount2(${LOWER}, MNT_DETACH)`,
+      "close(3)",
+      // the undo log, newest first: both composefs mount points (nothing there any more), then the mkdirs
+      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
+      `umount2(${STAGING}, MNT_DETACH) → EINVAL`,
+      ...RMDIR_SETUP_COMPOSEFS,
+    ],
+    failed: { stage: "image", reason: INJECTED("fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY)", "EIO") },
+  },
+  {
+    name: "an EIO reading through the verity overlay (the probe) refuses the image and takes the overlay down",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    fake: { fault: { call: "pread(3, 4096", errno: "EIO" } },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      MEASURE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(true),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      PROBE[0] as string,
+      "pread(3, 4096, 0) → EIO",
+      "close(3)",
+      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
+      `umount2(${STAGING}, MNT_DETACH)`,
+      ...RMDIR_SETUP_COMPOSEFS,
+    ],
+    failed: {
+      stage: "image",
+      reason:
+        `Cannot read "${STAGING}/usr/bin/hello": EIO (through the composefs overlay with verity=require on Linux 6.12.0-fake), ` +
+        "expected every backing object with fs-verity enabled and matching the image (kernel with CONFIG_FS_VERITY; Linux 7.0.x needs the overlayfs fix for bootc#2174)",
+    },
+  },
+  {
+    name: "a failed move puts SYSROOT's own mount back from its clone, then undoes every step in reverse",
+    cmdline: BASE,
+    config: SIGNED_CONF,
+    fake: { fault: { call: `mount(${STAGING}, /sysroot,`, errno: "EBUSY" } },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      MEASURE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(true),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...PROBE,
+      ...VOLATILE_ROOT,
+      ...BINDS_COMPOSEFS,
+      ...RECORDS,
+      "openTree(AT_FDCWD, /sysroot, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = 3",
+      "umount2(/sysroot, MNT_DETACH)",
+      `mount(${STAGING}, /sysroot, null, MS_MOVE, null) → EBUSY`,
+      `moveMount(3, "", AT_FDCWD, /sysroot, MOVE_MOUNT_F_EMPTY_PATH)`,
+      "close(3)",
+      "unlink(/run/sealroot/decision.json)",
+      "unlink(/run/ostree-booted)",
+      `umount2(${STAGING}/var, MNT_DETACH)`,
+      `umount2(${VAR}, MNT_DETACH)`,
+      `umount2(${STAGING}/sysroot, MNT_DETACH)`,
+      `umount2(${STAGING}/etc, MNT_DETACH)`,
+      "unlink(/run/systemd/volatile-root)",
+      "rmdir(/run/systemd)",
+      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
+      `umount2(${STAGING}, MNT_DETACH)`,
+      ...RMDIR_SETUP_COMPOSEFS,
+    ],
+    failed: { stage: "move", reason: INJECTED(`mount(${STAGING}, /sysroot, null, MS_MOVE, null)`, "EBUSY") },
+  },
+  {
+    name: "a failed bind of the stateroot's var onto /var unmounts the binds and the composefs root",
+    cmdline: `${BASE} ot-composefs=on`,
+    fake: { fault: { call: `mount(${VAR}, ${STAGING}/var,`, errno: "ENOENT" } },
+    calls: [
+      ...SETUP_COMPOSEFS,
+      OPEN_IMAGE,
+      HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayNew(false),
+      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...VOLATILE_ROOT,
+      ...BINDS_COMPOSEFS.slice(0, 3),
+      `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null) → ENOENT`,
+      `umount2(${VAR}, MNT_DETACH)`,
+      `umount2(${STAGING}/sysroot, MNT_DETACH)`,
+      `umount2(${STAGING}/etc, MNT_DETACH)`,
+      "unlink(/run/systemd/volatile-root)",
+      "rmdir(/run/systemd)",
+      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
+      `umount2(${STAGING}, MNT_DETACH)`,
+      ...RMDIR_SETUP_COMPOSEFS,
+    ],
+    failed: {
+      stage: "mount",
+      reason: INJECTED(`mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`, "ENOENT"),
+    },
+  },
+];
+
+describe("prepareRoot() refuses", () => {
+  it.each(FAILS)("$name", (c) => {
+    const { r, f, before } = boot(c);
+    expect(r.failed).toEqual(c.failed);
+    expect(r.decision.verdict).toBe("refuse");
+    expect(f.calls).toEqual(c.calls);
+    expect(before.mounts).toEqual(MOUNTS_BEFORE);
+    expect(f.mounts()).toEqual(before.mounts);
+    expect(f.memTree()).toEqual(before.mem);
+    expect(f.openFds()).toEqual([]);
+  });
+});
