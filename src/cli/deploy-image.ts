@@ -12,6 +12,7 @@ import { toHex, utf8 } from "../formats/bytes.ts";
 import { COMPOSEFS_DIGEST_KEY, ed25519Signatures } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realpath } from "../sys/fs.ts";
+import { withMutableDir } from "../sys/inode-flags.ts";
 import { enableVerity, measureVerityPath } from "../sys/verity.ts";
 import { writeFileAtomic } from "../sys/write.ts";
 import { inflateRaw } from "../sys/zlib.ts";
@@ -97,23 +98,13 @@ function enableImageVerityBestEffort(path: string, expected: string): string {
   return `fs-verity: enabled, kernel digest sha256:${actual}`;
 }
 
-/**
- * How the image gets into the deployment directory. ostree makes deployment directories immutable
- * (FS_IOC_SETFLAGS FS_IMMUTABLE_FL, `chattr +i`) after writing `.ostree.cfs`; writing it later needs the
- * flag lifted around the write. `withWritableDir` is that seam: the default runs the write as is (EPERM
- * on an immutable directory becomes a message naming `chattr -i`).
- */
-export interface DeployHooks {
-  withWritableDir?: (dir: string, write: () => void) => void;
-}
-
 export interface DeployImageOptions {
   sysroot: string;
   deployment: number;
   keys?: string | undefined;
 }
 
-export function deployImage(ctx: CliContext, o: DeployImageOptions, hooks: DeployHooks = {}): void {
+export function deployImage(ctx: CliContext, o: DeployImageOptions): void {
   const index = o.deployment;
   if (!Number.isSafeInteger(index) || index < 0) {
     throw new UsageError(`Cannot use --deployment ${index}: not a count, expected 0, 1, …`);
@@ -138,21 +129,8 @@ export function deployImage(ctx: CliContext, o: DeployImageOptions, hooks: Deplo
   }
   checkImageDigest(d.commit, built);
   const digest = toHex(built.digest);
-  const write = () => writeFileAtomic(d.composefsImage, built.image, 0o644);
-  try {
-    if (hooks.withWritableDir) hooks.withWritableDir(d.path, write);
-    else write();
-  } catch (e) {
-    if (e instanceof SysError && e.errno === "EPERM") {
-      throw new SysError(
-        "EPERM",
-        `Cannot write ${q(d.composefsImage)}: EPERM, expected a mutable deployment directory (ostree marks it immutable: chattr -i ${d.path})`,
-        { path: d.composefsImage },
-        { cause: e },
-      );
-    }
-    throw e;
-  }
+  // ostree marks deployment directories immutable (chattr +i) once written: lifted around this one write
+  withMutableDir(d.path, () => writeFileAtomic(d.composefsImage, built.image, 0o644));
   ctx.out(`Wrote ${q(d.composefsImage)}: sha256:${digest} = ${COMPOSEFS_DIGEST_KEY}\n`);
   ctx.out(`${enableImageVerityBestEffort(d.composefsImage, digest)}\n`);
 }

@@ -14,8 +14,11 @@ import {
   encodeFsverityEnableArg,
   encodeLoopConfig,
   encodeMountAttr,
+  FS_IMMUTABLE_FL,
   FS_IOC_ENABLE_VERITY,
+  FS_IOC_GETFLAGS,
   FS_IOC_MEASURE_VERITY,
+  FS_IOC_SETFLAGS,
   fsverityDigestBuffer,
   LO_FLAGS_AUTOCLEAR,
   LO_FLAGS_DIRECT_IO,
@@ -31,6 +34,7 @@ const PROGRAM = String.raw`
 #include <string.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/fsverity.h>
 #include <linux/loop.h>
 #include <linux/mount.h>
@@ -43,6 +47,7 @@ static void hex(const char *name, const void *p, size_t n) {
 int main(void) {
   printf("FS_IOC_ENABLE_VERITY=%lu\n", (unsigned long)FS_IOC_ENABLE_VERITY);
   printf("FS_IOC_MEASURE_VERITY=%lu\n", (unsigned long)FS_IOC_MEASURE_VERITY);
+  printf("FS_IOC_GETFLAGS=%lu\nFS_IOC_SETFLAGS=%lu\nFS_IMMUTABLE_FL=%d\n", (unsigned long)FS_IOC_GETFLAGS, (unsigned long)FS_IOC_SETFLAGS, FS_IMMUTABLE_FL);
   printf("LOOP_CTL_GET_FREE=%lu\n", (unsigned long)LOOP_CTL_GET_FREE);
   printf("LOOP_CONFIGURE=%lu\n", (unsigned long)LOOP_CONFIGURE);
   printf("pivot_root=%d\nopen_tree=%d\nmove_mount=%d\nfsopen=%d\nfsconfig=%d\nfsmount=%d\nmount_setattr=%d\n",
@@ -99,11 +104,17 @@ describe.skipIf(!gcc || !x64)("kernel ABI of src/sys/ffi against the system head
     expect({
       FS_IOC_ENABLE_VERITY,
       FS_IOC_MEASURE_VERITY,
+      FS_IOC_GETFLAGS,
+      FS_IOC_SETFLAGS,
+      FS_IMMUTABLE_FL,
       LOOP_CTL_GET_FREE,
       LOOP_CONFIGURE,
     }).toEqual({
       FS_IOC_ENABLE_VERITY: Number(values.FS_IOC_ENABLE_VERITY),
       FS_IOC_MEASURE_VERITY: Number(values.FS_IOC_MEASURE_VERITY),
+      FS_IOC_GETFLAGS: Number(values.FS_IOC_GETFLAGS),
+      FS_IOC_SETFLAGS: Number(values.FS_IOC_SETFLAGS),
+      FS_IMMUTABLE_FL: Number(values.FS_IMMUTABLE_FL),
       LOOP_CTL_GET_FREE: Number(values.LOOP_CTL_GET_FREE),
       LOOP_CONFIGURE: Number(values.LOOP_CONFIGURE),
     });

@@ -11,7 +11,9 @@ import {
   encodeLoopConfig,
   encodeMountAttr,
   FS_IOC_ENABLE_VERITY,
+  FS_IOC_GETFLAGS,
   FS_IOC_MEASURE_VERITY,
+  FS_IOC_SETFLAGS,
   fsverityDigestBuffer,
   LOOP_CONFIGURE,
   LOOP_CTL_GET_FREE,
@@ -20,9 +22,14 @@ import { SYSCALLS } from "./syscalls.ts";
 
 describe("kernel ABI constants", () => {
   it("has the ioctl request numbers of anchors.md §4", () => {
-    expect([FS_IOC_ENABLE_VERITY, FS_IOC_MEASURE_VERITY, LOOP_CTL_GET_FREE, LOOP_CONFIGURE]).toEqual([
-      0x40806685, 0xc0046686, 0x4c82, 0x4c0a,
-    ]);
+    expect([
+      FS_IOC_ENABLE_VERITY,
+      FS_IOC_MEASURE_VERITY,
+      FS_IOC_GETFLAGS,
+      FS_IOC_SETFLAGS,
+      LOOP_CTL_GET_FREE,
+      LOOP_CONFIGURE,
+    ]).toEqual([0x40806685, 0xc0046686, 0x80086601, 0x40086602, 0x4c82, 0x4c0a]);
   });
 
   it("has the struct sizes of anchors.md §4", () => {

@@ -17,6 +17,12 @@ export function ioc(dir: number, type: string, nr: number, size: number): number
 export const FS_IOC_ENABLE_VERITY = ioc(IOC_WRITE, "f", 133, 128);
 /** <linux/fsverity.h> `_IOWR('f', 134, struct fsverity_digest)` = 0xC0046686 (size of the 4-byte header). */
 export const FS_IOC_MEASURE_VERITY = ioc(IOC_READ | IOC_WRITE, "f", 134, 4);
+/** <linux/fs.h> `_IOR('f', 1, long)` = 0x80086601 on 64-bit; the kernel reads and writes an int through it. */
+export const FS_IOC_GETFLAGS = ioc(IOC_READ, "f", 1, 8);
+/** <linux/fs.h> `_IOW('f', 2, long)` = 0x40086602 on 64-bit. */
+export const FS_IOC_SETFLAGS = ioc(IOC_WRITE, "f", 2, 8);
+/** <linux/fs.h> inode flag `FS_IMMUTABLE_FL` (`chattr +i`): no entry may be added, removed or renamed. */
+export const FS_IMMUTABLE_FL = 0x10;
 /** <linux/loop.h> `#define LOOP_CTL_GET_FREE 0x4C82` (plain number, no _IO macro); on /dev/loop-control. */
 export const LOOP_CTL_GET_FREE = 0x4c82;
 /** <linux/loop.h> `#define LOOP_CONFIGURE 0x4C0A` (plain number, Linux 5.8+); on /dev/loopN. */
