@@ -680,11 +680,13 @@ async function build(log: (s: string) => void): Promise<TestOsManifest> {
   t = lap("commitSealSign", t);
 
   // The sysroot: init-fs, os-init, deploy 1 then 2 (BLS entries with ostree=), deploy-image for both.
+  // Plain init-fs (an installer's) gives the physical root its normal top-level directories (boot dev home
+  // proc root run sys tmp): dracut's shell /init gives up on a root without proc, sys and dev.
   const sysroot = join(work, "variants/good");
   const [b1, b2] = builds as [TestOsBuild, TestOsBuild];
   const deployOut = inTmpfs(
     sysroot,
-    `ostree admin init-fs --modern .
+    `ostree admin init-fs .
 ostree admin os-init --sysroot=. ${OSNAME}
 ostree --repo=ostree/repo config set sysroot.bootloader none
 ostree --repo=ostree/repo pull-local "$BUILD_REPO" "$C1" >/dev/null
@@ -692,11 +694,9 @@ ostree --repo=ostree/repo refs --create=${REF} "$C1"
 ostree admin deploy --sysroot=. --os=${OSNAME} --karg=root=LABEL=${LABEL} --karg=rw ${REF} >/dev/null
 ostree --repo=ostree/repo pull-local "$BUILD_REPO" ${REF} >/dev/null
 ostree admin deploy --sysroot=. --os=${OSNAME} ${REF} >/dev/null
-# ostree marks deployment directories immutable; deploy-image writes .ostree.cfs into them.
-for d in ostree/deploy/${OSNAME}/deploy/*.0; do chattr -i "$d"; done
+# deploy-image lifts the immutable flag ostree sets on deployment directories around its write
 "$SEALROOT" deploy-image --sysroot . --deployment 0 --keys "$KEY2"
 "$SEALROOT" deploy-image --sysroot . --deployment 1 --keys "$KEY1"
-for d in ostree/deploy/${OSNAME}/deploy/*.0; do chattr +i "$d"; done
 ostree admin status --sysroot=.`,
     { BUILD_REPO: repo, C1: b1.commit, SEALROOT: BIN, KEY1: b1.keyPub, KEY2: b2.keyPub },
   );

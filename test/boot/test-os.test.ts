@@ -1,8 +1,9 @@
 // The test OS and its disks (qemu/build-test-os.ts), built from a cold cache in CI: both builds' commits
 // verify with their own key only, `sealroot verify` predicts a boot of each deployment with its build's key
 // and a refusal with the other's, the secret keys are gone, the provisioning boot measured every fs-verity
-// digest the boot matrix relies on, each tamper variant has its property, and one boot of the good disk
-// through `sealroot init` reaches the OS's pass marker with every file read.
+// digest the boot matrix relies on, each tamper variant has its property, every disk's physical root has
+// the top-level directories an installer makes, and one boot of the good disk through `sealroot init`
+// reaches the OS's pass marker with every file read.
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -127,6 +128,12 @@ describe.skipIf(available !== true || !existsSync(BIN) || !haveOstree)(
           "/lib -> usr/lib",
           "/ostree -> sysroot/ostree",
           "/usr",
+          // mount points of the booted root
+          "/dev",
+          "/proc",
+          "/run",
+          "/sys",
+          "/tmp",
         ]),
       );
       expect(entries).not.toContain("/etc");
@@ -168,6 +175,21 @@ describe.skipIf(available !== true || !existsSync(BIN) || !haveOstree)(
         expect(r.stderr).toBe(
           `sealroot: Cannot verify commit ${build(os, commitOf).commit}: none of 1 signature verifies with the trusted key\n`,
         );
+    });
+
+    it("the physical root has an installer's top-level directories (dracut's shell /init needs proc, sys, dev)", () => {
+      for (const v of os.variants)
+        expect(readdirSync(v.tree).sort(), v.name).toEqual([
+          "boot",
+          "dev",
+          "home",
+          "ostree",
+          "proc",
+          "root",
+          "run",
+          "sys",
+          "tmp",
+        ]);
     });
 
     it("deploys both builds into one sysroot: deployment 0 = version 2, 1 = version 1, each with ostree= and its image", () => {

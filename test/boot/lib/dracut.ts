@@ -156,12 +156,23 @@ export function sealrootEvents(serial: string): Record<string, unknown>[] {
   return out;
 }
 
-/** sealroot's one-line refusal reasons on a console, without any journal prefix. */
+/** A kernel console line's timestamp prefix, which may start in the middle of a serial line. */
+const PRINTK_PREFIX = /(?=\[\s*\d+\.\d+\] )/;
+
+/**
+ * sealroot's one-line refusal reasons on a console, without any journal prefix. A process's console write
+ * drains through the tty while the kernel prints its own lines at once: when a kernel line (such as the
+ * /dev/kmsg copy of the same reason) starts in the middle of a reason, that reason is cut short there and
+ * dropped (its rest follows the kernel line); a complete copy is what counts.
+ */
 export function refusalLines(serial: string): string[] {
   const out: string[] = [];
   for (const line of serial.split("\n")) {
-    const at = line.indexOf("sealroot: prepare-root refused");
-    if (at >= 0) out.push(line.slice(at).trimEnd());
+    const pieces = line.split(PRINTK_PREFIX);
+    for (const [i, piece] of pieces.entries()) {
+      const at = piece.indexOf("sealroot: prepare-root refused");
+      if (at >= 0 && i === pieces.length - 1) out.push(piece.slice(at).trimEnd());
+    }
   }
   return out;
 }

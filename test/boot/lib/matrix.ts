@@ -4,8 +4,7 @@
 // The runner classifies what the console shows (the OS init's pass/fail report, or sealroot's one-line
 // refusal) into one comparable string, and the printer makes the table. No assertions here: the test does.
 
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildInitramfs, CACHE, type InitrdImage } from "../../../initrd/build.ts";
 import { sealrootInitrdSpec } from "../../../initrd/sealroot.ts";
@@ -24,6 +23,7 @@ export const KINDS: Kind[] = ["busybox", "systemd", "nosystemd"];
  * file; noconf = no prepare-root.conf (the kernel arguments decide) and build 2's key.
  */
 export type ImageName = "signed2" | "signed1" | "nokey" | "noconf";
+export const IMAGE_NAMES: ImageName[] = ["signed2", "signed1", "nokey", "noconf"];
 
 export type Expected =
   | { outcome: "boot"; version: number; root: RootKind; unreadable?: string[] }
@@ -40,8 +40,6 @@ export interface Scenario {
   /** Kernel arguments after `root=LABEL=root rw` (ostree= included). */
   args: (os: TestOsManifest) => string;
   expect: (os: TestOsManifest) => Expected;
-  /** Also run on the dracut kinds (the representative subset); else busybox only. */
-  everyKind: boolean;
 }
 
 const entry = (os: TestOsManifest, disk: string, index = 0): string => {
@@ -62,7 +60,7 @@ const notSigned = (commit: string) =>
 const IMAGE_DIGEST =
   /^Composefs image "[^"]+\/\.ostree\.cfs" has fs-verity digest [0-9a-f]{64}, expected [0-9a-f]{64} /;
 
-/** Every scenario, in run order. `everyKind` marks the subset the dracut kinds run (see the test's header). */
+/** Every scenario, in run order; each kind runs them all. */
 export const SCENARIOS: Scenario[] = [
   {
     name: "good",
@@ -71,7 +69,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => newest(os),
     expect: () => boot(2, "composefs+verity"),
-    everyKind: true,
   },
   {
     name: "digest-right",
@@ -80,7 +77,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => `${newest(os)} ot-composefs=digest=${build(os, 2).digest}`,
     expect: () => boot(2, "composefs+verity"),
-    everyKind: false,
   },
   {
     name: "digest-wrong",
@@ -89,7 +85,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => `${newest(os)} ot-composefs=digest=${flip(build(os, 2).digest)}`,
     expect: () => refuse("image", IMAGE_DIGEST),
-    everyKind: false,
   },
   {
     name: "on",
@@ -98,7 +93,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => `${newest(os)} ot-composefs=on`,
     expect: () => boot(2, "composefs"),
-    everyKind: false,
   },
   {
     name: "maybe-image",
@@ -107,7 +101,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => `${newest(os)} ot-composefs=maybe`,
     expect: () => boot(2, "composefs"),
-    everyKind: false,
   },
   {
     name: "maybe-noimage",
@@ -116,7 +109,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "cfs-missing",
     args: (os) => `${newest(os, "cfs-missing")} ot-composefs=maybe`,
     expect: () => boot(2, "bind"),
-    everyKind: false,
   },
   {
     name: "off",
@@ -125,7 +117,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => `${newest(os)} ot-composefs=off`,
     expect: () => boot(2, "bind"),
-    everyKind: false,
   },
   {
     name: "older-newer-key",
@@ -134,7 +125,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => oldest(os),
     expect: (os) => refuse("signature", notSigned(build(os, 1).commit)),
-    everyKind: true,
   },
   {
     name: "older-own-key",
@@ -143,7 +133,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => oldest(os),
     expect: () => boot(1, "composefs+verity"),
-    everyKind: true,
   },
   {
     name: "downgrade-composefs=0",
@@ -152,7 +141,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "sig-corrupt",
     args: (os) => `${newest(os, "sig-corrupt")} ostree.prepare-root.composefs=0`,
     expect: (os) => refuse("signature", notSigned(build(os, 2).commit)),
-    everyKind: true,
   },
   {
     name: "downgrade-ot-off",
@@ -161,7 +149,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "cfs-flipped",
     args: (os) => `${newest(os, "cfs-flipped")} ot-composefs=off`,
     expect: () => refuse("image", IMAGE_DIGEST),
-    everyKind: false,
   },
   {
     name: "cfs-flipped",
@@ -170,7 +157,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "cfs-flipped",
     args: (os) => newest(os, "cfs-flipped"),
     expect: () => refuse("image", IMAGE_DIGEST),
-    everyKind: true,
   },
   {
     name: "sig-corrupt",
@@ -179,7 +165,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "sig-corrupt",
     args: (os) => newest(os, "sig-corrupt"),
     expect: (os) => refuse("signature", notSigned(build(os, 2).commit)),
-    everyKind: false,
   },
   {
     name: "sig-other",
@@ -188,7 +173,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "sig-other",
     args: (os) => newest(os, "sig-other"),
     expect: (os) => refuse("signature", notSigned(build(os, 2).commit)),
-    everyKind: false,
   },
   {
     name: "sig-truncated",
@@ -197,7 +181,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "sig-truncated",
     args: (os) => newest(os, "sig-truncated"),
     expect: (os) => refuse("signature", notSigned(build(os, 2).commit)),
-    everyKind: false,
   },
   {
     name: "digest-wrong-signed",
@@ -206,7 +189,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "digest-wrong",
     args: (os) => newest(os, "digest-wrong"),
     expect: () => refuse("image", IMAGE_DIGEST),
-    everyKind: false,
   },
   {
     name: "cfs-missing",
@@ -216,7 +198,6 @@ export const SCENARIOS: Scenario[] = [
     args: (os) => newest(os, "cfs-missing"),
     expect: () =>
       refuse("image", /^Cannot find composefs image "[^"]+": no such file, composefs is required/),
-    everyKind: false,
   },
   {
     name: "key-missing",
@@ -225,7 +206,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "good",
     args: (os) => newest(os),
     expect: () => refuse("keys", /initramfs-root-binding\.key/),
-    everyKind: true,
   },
   {
     name: "cfs-noverity",
@@ -234,7 +214,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "cfs-noverity",
     args: (os) => newest(os, "cfs-noverity"),
     expect: () => refuse("image", /\.ostree\.cfs/),
-    everyKind: false,
   },
   {
     name: "objects-noverity",
@@ -243,7 +222,6 @@ export const SCENARIOS: Scenario[] = [
     disk: "objects-noverity",
     args: (os) => newest(os, "objects-noverity"),
     expect: () => refuse("image", /^Cannot read "\/run\/sealroot\/staging\/[^"]+": EIO /),
-    everyKind: true,
   },
   {
     name: "object-swapped",
@@ -252,13 +230,8 @@ export const SCENARIOS: Scenario[] = [
     disk: "object-swapped",
     args: (os) => newest(os, "object-swapped"),
     expect: (os) => boot(2, "composefs+verity", variant(os, "object-swapped").unreadable),
-    everyKind: false,
   },
 ];
-
-export function scenariosFor(kind: Kind, full: boolean): Scenario[] {
-  return SCENARIOS.filter((s) => full || kind === "busybox" || s.everyKind);
-}
 
 export function formatExpected(e: Expected): string {
   if (e.outcome === "refuse") return `refused (${e.stage})`;
@@ -375,47 +348,13 @@ export interface MatrixRow {
   observation: Observation;
 }
 
-/** Top-level directories a booted physical root needs: dracut's shell /init (`usable_root`) unmounts a root
- * without proc, sys and dev and gives up. `ostree admin init-fs --modern` (the test OS's) makes none. */
-const TOP_DIRS = ["dev", "proc", "sys", "run", "tmp"];
-const DISKS = join(CACHE, "boot/matrix-disks");
-
-/**
- * The variant's disk as a real system's root partition has it: a sparse copy with the missing top-level
- * directories added by debugfs (no mount; fs-verity and the rest untouched), cached per test OS build.
- * Returns the test OS's own disk when nothing is missing.
- */
-export function layoutDisk(os: TestOsManifest, name: string): string {
-  const v = variant(os, name);
-  const missing = TOP_DIRS.filter((d) => !existsSync(join(v.tree, d)));
-  if (missing.length === 0) return v.disk;
-  const dir = join(DISKS, os.key);
-  const out = join(dir, `${name}.img`);
-  if (existsSync(out)) return out;
-  mkdirSync(dir, { recursive: true });
-  for (const old of readdirSync(DISKS))
-    if (old !== os.key) rmSync(join(DISKS, old), { recursive: true, force: true });
-  const tmp = `${out}.tmp${process.pid}`;
-  execFileSync("cp", ["--sparse=always", v.disk, tmp]);
-  for (const d of missing) execFileSync("debugfs", ["-w", "-R", `mkdir /${d}`, tmp], { stdio: "ignore" });
-  // debugfs exits 0 whatever happened: check the result
-  const ls = execFileSync("debugfs", ["-R", "ls /", tmp], {
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "ignore"],
-  });
-  const absent = missing.filter((d) => !new RegExp(`\\b${d}\\b`).test(ls));
-  if (absent.length)
-    throw new Error(
-      `Cannot add ${absent.join(", ")} to "${tmp}": debugfs listed ${JSON.stringify(ls)}, expected them`,
-    );
-  renameSync(tmp, out);
-  return out;
-}
+/** Memory of each matrix VM (MiB). */
+export const VM_MEM_MIB = 2048;
 
 /** Where the matrix keeps each boot's serial log (overwritten per run). */
 export const MATRIX_LOGS = join(CACHE, "boot/matrix-logs");
 
-/** Boots one scenario and compares. */
+/** Boots one scenario (one vCPU: the test runs boots side by side instead) and compares. */
 export async function runScenario(
   kind: Kind,
   s: Scenario,
@@ -428,9 +367,10 @@ export async function runScenario(
   const result = await bootVm({
     kernel: kernel.vmlinuz,
     initrd: image.path,
-    disks: [{ path: layoutDisk(os, s.disk), snapshot: true }],
+    disks: [{ path: variant(os, s.disk).disk, snapshot: true }],
     append: `root=LABEL=root rw ${s.args(os)} ${KIND_ARGS[kind]}`.trim(),
-    memMiB: 2048,
+    memMiB: VM_MEM_MIB,
+    smp: 1,
     timeoutMs: opts.timeoutMs ?? 240_000,
     serialLog: log,
     ...(opts.onLine ? { onLine: opts.onLine } : {}),
