@@ -171,11 +171,30 @@ export function bootVm(opts: VmOptions): Promise<VmResult> {
       clearTimeout(timer);
       reject(new Error(`Cannot start "${QEMU}": ${e.message}, expected qemu-system-x86 installed`));
     });
-    child.on("close", (code, signal) => {
+    // Under Bun, a QEMU that has exited was seen to never emit 'close' (bench/boot hung on dracut boots):
+    // after 'exit', or once the process is seen gone, give the pipes 2 s to drain, then finish anyway.
+    let finished = false;
+    let exitedAt: number | undefined;
+    let drain: ReturnType<typeof setTimeout> | undefined;
+    const drainThenFinish = () => {
+      exitedAt ??= performance.now();
+      clearInterval(poll);
+      drain ??= setTimeout(() => finish(child.exitCode, child.signalCode), 2000);
+    };
+    child.on("exit", drainThenFinish);
+    const poll = setInterval(() => {
+      if (child.exitCode !== null || child.signalCode !== null) drainThenFinish();
+    }, 1000);
+    child.on("close", (code, signal) => finish(code, signal));
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (finished) return;
+      finished = true;
+      clearInterval(poll);
+      clearTimeout(drain);
       clearTimeout(timer);
       if (pending) onLine(pending);
       log?.end();
-      const wallMs = performance.now() - start;
+      const wallMs = (exitedAt ?? performance.now()) - start;
       const text = serial.replace(/\r/g, "");
       if (code !== 0 && !timedOut && stderr.trim()) {
         reject(
@@ -211,7 +230,7 @@ export function bootVm(opts: VmOptions): Promise<VmResult> {
           initToDoneS: tInit !== undefined && tDone !== undefined ? round3(tDone - tInit) : undefined,
         },
       });
-    });
+    };
   });
 }
 
