@@ -21,7 +21,7 @@ export function runInitCommand(ctx: CliContext): ExitCode {
   }
   const started = performance.now();
   return runInit(realInitSys, {
-    log: stdoutEventLog("sealroot"),
+    log: stdoutEventLog(),
     err: (line) => ctx.err(line),
     now: () => performance.now() - started,
     etcSuffix: toHex(randomBytes(3)),

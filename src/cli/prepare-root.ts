@@ -49,7 +49,7 @@ export function runPrepareRoot(ctx: CliContext, a: PrepareRootArgs): PrepareRoot
     etcSuffix: toHex(randomBytes(3)),
     force,
     dryRun: a.dryRun === true,
-    log: stdoutEventLog("sealroot"),
+    log: stdoutEventLog(),
     now: () => performance.now() - started,
   });
   if (a.dryRun) ctx.out(`${JSON.stringify({ decision: result.decision, plan: result.plan }, null, 2)}\n`);

@@ -1,15 +1,39 @@
-// SHA-256 and SHA-512 (ed25519) for every layer: the one module outside src/sys/ allowed a `node:` import (DESIGN.md: hashing is
-// confined to one module). node:crypto runs natively under Node (vitest) and Bun (the compiled binary);
-// the many-block helper also feature-detects Bun's native hasher for speed. Nothing here does I/O.
+// SHA-256 and SHA-512 (ed25519) for every layer: the one module outside src/sys/ that reaches the runtime
+// (DESIGN.md: hashing is confined to one module). In the compiled binary the hashers are Bun's native ones;
+// loading node:crypto there costs ~0.15 s of a boot under QEMU TCG, so it is only loaded, on first use,
+// where there is no Bun (Node: the tests). Both are BoringSSL/OpenSSL digests. Nothing here does I/O.
 
-import { createHash } from "node:crypto";
+import type * as NodeCrypto from "node:crypto";
+
+type Algorithm = "sha256" | "sha512";
+interface Hasher {
+  update(data: Uint8Array): unknown;
+  digest(): Uint8Array;
+}
+/** The parts of Bun's API used here, absent under Node. */
+interface BunHashing {
+  CryptoHasher: new (algorithm: Algorithm) => Hasher;
+  SHA256: { hash(input: Uint8Array, hashInto: Uint8Array): Uint8Array };
+}
+const bun = (globalThis as { Bun?: BunHashing }).Bun;
+
+let nodeCrypto: typeof NodeCrypto | undefined;
+function hasher(algorithm: Algorithm): Hasher {
+  if (bun) return new bun.CryptoHasher(algorithm);
+  nodeCrypto ??= process.getBuiltinModule("node:crypto") as typeof NodeCrypto;
+  return nodeCrypto.createHash(algorithm);
+}
 
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
+  const h = hasher("sha256");
+  h.update(data);
+  return new Uint8Array(h.digest());
 }
 
 export function sha512(data: Uint8Array): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(createHash("sha512").update(data).digest());
+  const h = hasher("sha512");
+  h.update(data);
+  return new Uint8Array(h.digest());
 }
 
 export interface Sha256 {
@@ -18,7 +42,7 @@ export interface Sha256 {
 }
 
 export function createSha256(): Sha256 {
-  const h = createHash("sha256");
+  const h = hasher("sha256");
   const api: Sha256 = {
     update(data) {
       h.update(data);
@@ -29,17 +53,11 @@ export function createSha256(): Sha256 {
   return api;
 }
 
-/** The native one-shot SHA-256 that writes into a caller's buffer, present only under Bun. */
-interface BunSha256 {
-  hash(input: Uint8Array, hashInto: Uint8Array): Uint8Array;
-}
-const bunSha256 = (globalThis as { Bun?: { SHA256?: BunSha256 } }).Bun?.SHA256;
-
 /**
  * Hashes each consecutive `blockSize`-byte block of `data` (its length a multiple of `blockSize`) and
  * writes the 32-byte digests back to back into `out` from `outOffset`. This is the fs-verity Merkle
  * tree's hot loop. Under Bun (the compiled binary) `Bun.SHA256.hash(block, into)` costs ~0.15 µs per
- * 4 KiB block beyond the hashing itself (~2.4 µs with SHA-NI), a `createHash` object per block ~0.8 µs;
+ * 4 KiB block beyond the hashing itself (~2.4 µs with SHA-NI), a hasher object per block ~0.8 µs;
  * Node (the tests) has only the latter (~1.6 µs there). Both are BoringSSL/OpenSSL SHA-256.
  */
 export function sha256Blocks(data: Uint8Array, blockSize: number, out: Uint8Array, outOffset = 0): void {
@@ -49,18 +67,15 @@ export function sha256Blocks(data: Uint8Array, blockSize: number, out: Uint8Arra
       `sha256Blocks: ${data.length} bytes in ${blockSize}-byte blocks do not fit the output`,
     );
   }
-  if (bunSha256) {
+  if (bun) {
     for (let i = 0, o = outOffset; i < data.length; i += blockSize, o += 32) {
-      bunSha256.hash(data.subarray(i, i + blockSize), out.subarray(o, o + 32));
+      bun.SHA256.hash(data.subarray(i, i + blockSize), out.subarray(o, o + 32));
     }
     return;
   }
   for (let i = 0, o = outOffset; i < data.length; i += blockSize, o += 32) {
-    out.set(
-      createHash("sha256")
-        .update(data.subarray(i, i + blockSize))
-        .digest(),
-      o,
-    );
+    const h = hasher("sha256");
+    h.update(data.subarray(i, i + blockSize));
+    out.set(h.digest(), o);
   }
 }
