@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CACHE } from "../../initrd/build.ts";
 import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
 import { makeExt4Disk } from "../vm/lib/disk.ts";
-import { bootVm, qemuAvailable, type VmResult } from "../vm/lib/qemu.ts";
+import { bootVm, qemuAvailable, sealrootEvents, type VmResult } from "../vm/lib/qemu.ts";
 import {
   type DracutImage,
   type DracutKind,
@@ -25,7 +25,6 @@ import {
   dracutLogDir,
   PROBE_KARGS,
   refusalLines,
-  sealrootEvents,
 } from "./lib/dracut.ts";
 
 const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");

@@ -38,7 +38,7 @@ import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
 import { makeExt4Disk } from "./lib/disk.ts";
 import { initScript } from "./lib/init.ts";
 import { fetchKernel, type Kernel } from "./lib/kernel.ts";
-import { bootVm, formatTimings, qemuAvailable, type VmResult } from "./lib/qemu.ts";
+import { bootVm, formatTimings, qemuAvailable, sealrootEvents, type VmResult } from "./lib/qemu.ts";
 
 const available = qemuAvailable();
 const KERNEL_RELEASE = () => fetchKernel().release;
@@ -263,7 +263,7 @@ async function provisionedDisks(
 
 /** PID-1 boots: guest uptime when sealroot started, when prepare-root ended, when the new root's init ran. */
 function initTimings(r: VmResult): string {
-  const ev = events(r.serial);
+  const ev = sealrootEvents(r.serial);
   const at = (phase: string) => ev.find((e) => e.phase === phase);
   const prep = at("prepare-root");
   if (!at("api-mounts")) return "";
@@ -273,14 +273,6 @@ function initTimings(r: VmResult): string {
       : "";
   const newRoot = r.markers.t_newroot ? `, new root's init ${r.markers.t_newroot} s` : "";
   return `; guest uptime: sealroot up ${String(at("api-mounts")?.uptime)} s${done}${newRoot}`;
-}
-
-/** pino events sealroot printed on the console, by phase. */
-function events(serial: string): Record<string, unknown>[] {
-  return serial
-    .split("\n")
-    .filter((l) => l.includes('{"level"'))
-    .map((l) => JSON.parse(l.slice(l.indexOf('{"level"'))) as Record<string, unknown>);
 }
 
 describe.skipIf(available !== true || !existsSync(BIN))(
@@ -477,7 +469,7 @@ describe.skipIf(available !== true || !existsSync(BIN))(
         expect(got).toEqual(reads);
       });
       it("logs each init phase as an event, with the kernel uptime when sealroot started", () => {
-        const phases = events(r().serial).map((e) => `${String(e.phase)}:${String(e.ok)}`);
+        const phases = sealrootEvents(r().serial).map((e) => `${String(e.phase)}:${String(e.ok)}`);
         expect(phases.slice(0, 5)).toEqual([
           "api-mounts:true",
           "cmdline:true",

@@ -144,18 +144,6 @@ export function dracutInitramfs(o: DracutBootImageOptions): DracutImage & { kern
 /** Where the boot tier keeps serial logs of its last run. */
 export const dracutLogDir = (cache: string): string => join(cache, "boot/dracut-logs");
 
-/** sealroot's structured events on a console (the systemd kind prefixes them with `[ t] sealroot[pid]: `). */
-export function sealrootEvents(serial: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const line of serial.split("\n")) {
-    const at = line.indexOf('{"level":');
-    if (at < 0) continue;
-    // a malformed event throws: a console line that interleaves with another is a finding, not noise
-    out.push(JSON.parse(line.slice(at).trimEnd()) as Record<string, unknown>);
-  }
-  return out;
-}
-
 /** A kernel console line's timestamp prefix, which may start in the middle of a serial line. */
 const PRINTK_PREFIX = /(?=\[\s*\d+\.\d+\] )/;
 

@@ -246,3 +246,16 @@ export function formatTimings(t: VmTimings): string {
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
+
+/** sealroot's structured events (JSON lines) on a console; the systemd kind prefixes them with
+ * `[ t] sealroot[pid]: `. A malformed event throws: a console line that interleaves with another is a
+ * finding, not noise. */
+export function sealrootEvents(serial: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of serial.split("\n")) {
+    const at = line.indexOf('{"level":');
+    if (at < 0) continue;
+    out.push(JSON.parse(line.slice(at).trimEnd()) as Record<string, unknown>);
+  }
+  return out;
+}
