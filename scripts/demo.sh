@@ -41,7 +41,7 @@ echo "initramfs: $INITRD ($(stat -c %s "$INITRD") bytes)"
 LOGS=.cache/demo
 mkdir -p "$LOGS"
 boot() { # disk log
-  timeout 300 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 2 -m 2048 -nographic -monitor none \
+  timeout 300 qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp 1 -m 2048 -nographic -monitor none \
     -serial stdio -no-reboot -nodefaults -kernel "$KDIR/vmlinuz" -initrd "$INITRD" \
     -append "console=ttyS0 panic=-1 loglevel=4 root=LABEL=root rw ostree=$TARGET" \
     -drive "file=$1,format=raw,if=none,id=d0,cache=unsafe,snapshot=on" -device virtio-blk-pci,drive=d0 \

@@ -370,7 +370,6 @@ export async function runScenario(
     disks: [{ path: variant(os, s.disk).disk, snapshot: true }],
     append: `root=LABEL=root rw ${s.args(os)} ${KIND_ARGS[kind]}`.trim(),
     memMiB: VM_MEM_MIB,
-    smp: 1,
     timeoutMs: opts.timeoutMs ?? 240_000,
     serialLog: log,
     ...(opts.onLine ? { onLine: opts.onLine } : {}),
