@@ -87,6 +87,26 @@ const overlayNew = (verity: boolean) => [
   "close(5)",
   "close(4)",
 ];
+/** The plan of a composefs boot, step by step (each step is also one logged phase). */
+const COMPOSEFS_STEPS = [
+  "mkdir",
+  "mkdir",
+  "mkdir",
+  "mkdir",
+  "make-rprivate",
+  "mkdir",
+  "composefs",
+  "probe",
+  "symlink",
+  "bind",
+  "bind",
+  "bind",
+  "bind",
+  "remount-ro",
+  "write-ostree-booted",
+  "write-decision",
+  "move-into-place",
+];
 const DETACH_LOWER_CLOSE_IMAGE = [`umount2(${LOWER}, MNT_DETACH)`, "close(3)"];
 /** The verity probe: the first non-empty file, breadth-first, of commit 2's tree read through the overlay. */
 const PROBE = [`open(${STAGING}/usr/bin/hello, O_RDONLY|O_CLOEXEC) = 3`, "pread(3, 4096, 0)", "close(3)"];
@@ -418,48 +438,14 @@ describe("prepareRoot() boots", () => {
         verifiedBy: "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c",
       },
     ]);
-    expect(record.plan.steps).toEqual([
-      "mkdir",
-      "mkdir",
-      "mkdir",
-      "mkdir",
-      "make-rprivate",
-      "mkdir",
-      "composefs",
-      "probe",
-      "symlink",
-      "bind",
-      "bind",
-      "bind",
-      "bind",
-      "remount-ro",
-      "write-ostree-booted",
-      "write-decision",
-      "move-into-place",
-    ]);
+    expect(record.plan.steps).toEqual(COMPOSEFS_STEPS);
   });
 
   it("logs one event per phase, in order", () => {
     expect(boot({ cmdline: BASE, config: SIGNED_CONF }).phases).toEqual([
       "decide",
       "plan",
-      "mkdir",
-      "mkdir",
-      "mkdir",
-      "mkdir",
-      "make-rprivate",
-      "mkdir",
-      "composefs",
-      "probe",
-      "symlink",
-      "bind",
-      "bind",
-      "bind",
-      "bind",
-      "remount-ro",
-      "write-ostree-booted",
-      "write-decision",
-      "move-into-place",
+      ...COMPOSEFS_STEPS,
     ]);
   });
 
