@@ -4,7 +4,7 @@
 // into the new root and exec busybox switch_root into init=. Every failure ends in failClosed(): the
 // one-line reason on stderr and /dev/kmsg, then a rescue shell (rd.shell) or power-off — never the root.
 
-import { badValue, splitCmdline } from "../core/cmdline.ts";
+import { badValue, MAX_CMDLINE_BYTES, splitCmdline } from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
 import { messageOf, q, SealrootError, UsageError } from "../core/errors.ts";
 import { Reader, toHex, utf8 } from "../formats/bytes.ts";
@@ -31,6 +31,8 @@ export const DEFAULT_INIT = "/sbin/init";
 const DEFAULT_ROOT_TIMEOUT_S = 30;
 const MAX_ROOT_TIMEOUT_S = 3600;
 const POLL_MS = 50;
+/** The small files PID 1 reads from procfs, sysfs and the initramfs. */
+const KERNEL_FILE_CAP = 1 << 16;
 
 export type RootSpec =
   | { kind: "path"; path: string; token: string }
@@ -189,7 +191,9 @@ export function runInit(sys: InitSys, o: InitOptions): never {
       () => mountApiFilesystems(sys),
       (mounted) => ({ mounted, uptime: uptime(sys) }),
     );
-    const cmdlineText = utf8.decode(sys.readFile("/proc/cmdline")).replace(/\n$/, "");
+    const cmdlineText = utf8
+      .decode(sys.readFile("/proc/cmdline", MAX_CMDLINE_BYTES, "kernel command line"))
+      .replace(/\n$/, "");
     const args = phase(
       "cmdline",
       () => parseInitCmdline(cmdlineText),
@@ -305,7 +309,7 @@ function mountApiFilesystems(sys: InitSys): string[] {
 }
 
 function uptime(sys: InitSys): number | undefined {
-  const text = sys.readFileIfExists("/proc/uptime");
+  const text = sys.readFileIfExists("/proc/uptime", KERNEL_FILE_CAP);
   return text ? Number(utf8.decode(text).split(" ")[0]) : undefined;
 }
 
@@ -313,7 +317,7 @@ function loadModules(sys: InitSys, names: string[] | undefined): Record<string, 
   const list =
     names ??
     utf8
-      .decode(sys.readFileIfExists(MODULES_FILE) ?? new Uint8Array())
+      .decode(sys.readFileIfExists(MODULES_FILE, KERNEL_FILE_CAP, "module list") ?? new Uint8Array())
       .split("\n")
       .map((l) => l.trim())
       .filter((l) => l.length > 0 && !l.startsWith("#"));
@@ -362,7 +366,7 @@ function findRoot(sys: InitSys, spec: RootSpec, seen: Set<string>): string | und
     const dev = `/dev/${name}`;
     if (!sys.lstatIfExists(dev)) continue;
     // an unbound loop device (0 sectors) cannot hold the root; not worth an open or a mention
-    const size = sys.readFileIfExists(`/sys/class/block/${name}/size`);
+    const size = sys.readFileIfExists(`/sys/class/block/${name}/size`, KERNEL_FILE_CAP);
     if (size && utf8.decode(size).trim() === "0") continue;
     seen.add(dev);
     const sb = readExt4Superblock(sys, dev);
@@ -415,7 +419,7 @@ function mountRoot(sys: InitSys, device: string, args: InitCmdline): Record<stri
 
 function blockFilesystems(sys: InitSys): string[] {
   return utf8
-    .decode(sys.readFile("/proc/filesystems"))
+    .decode(sys.readFile("/proc/filesystems", KERNEL_FILE_CAP))
     .split("\n")
     .filter((l) => l.length > 0 && !l.startsWith("nodev"))
     .map((l) => l.trim());

@@ -42,7 +42,7 @@ const SETUP = [
   "mount(null, /, null, MS_REC|MS_PRIVATE, null)",
 ];
 const SETUP_COMPOSEFS = [...SETUP, `mkdir(${LOWER}, 0o700)`];
-const OPEN_IMAGE = `open(${CFS}, O_RDONLY|O_CLOEXEC) = 3`;
+const OPEN_IMAGE = [`open(${CFS}, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK) = 3`, "fstat(3)"];
 const MEASURE = `measureVerity(3) = sha256:${CFS_DIGEST}`;
 const HEADER = "pread(3, 32, 0)";
 /** EROFS from the image fd itself (Linux 6.12), new mount API. */
@@ -214,7 +214,7 @@ const BOOTS: BootCase[] = [
     cmdline: `${BASE} ot-composefs=on`,
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       ...EROFS_FILE_NEW,
       ...overlayNew(false),
@@ -228,7 +228,7 @@ const BOOTS: BootCase[] = [
     config: SIGNED_CONF,
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       MEASURE,
       HEADER,
       ...EROFS_FILE_NEW,
@@ -244,7 +244,7 @@ const BOOTS: BootCase[] = [
     key: "ed25519-other",
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       MEASURE,
       HEADER,
       ...EROFS_FILE_NEW,
@@ -281,7 +281,7 @@ const BOOTS: BootCase[] = [
     force: { erofsSource: "loop" },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       ...EROFS_LOOP_NEW,
       ...overlayNew(false),
@@ -295,7 +295,7 @@ const BOOTS: BootCase[] = [
     force: { mountApi: "legacy" },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       `mount(/proc/self/fd/3, ${LOWER}, erofs, MS_RDONLY, noacl)`,
       `mount(composefs, ${STAGING}, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,lowerdir+=${LOWER},datadir+=/sysroot/ostree/repo/objects)`,
@@ -309,7 +309,7 @@ const BOOTS: BootCase[] = [
     force: { overlayLayers: "legacy" },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       ...EROFS_FILE_NEW,
       "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
@@ -334,7 +334,7 @@ const BOOTS: BootCase[] = [
     force: { erofsSource: "loop", mountApi: "legacy", overlayLayers: "legacy" },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       MEASURE,
       HEADER,
       `loopAttach(3, ${CFS}) = /dev/loop0 fd 4`,
@@ -352,7 +352,7 @@ const BOOTS: BootCase[] = [
     fake: { noFileBackedErofs: true },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
       "fsconfig(4, source=/proc/self/fd/3)",
@@ -372,7 +372,7 @@ const BOOTS: BootCase[] = [
     fake: { fault: { call: "symlink(", errno: "EIO" } },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       ...EROFS_FILE_NEW,
       ...overlayNew(false),
@@ -514,7 +514,7 @@ const FAILS: FailCase[] = [
   {
     name: "an image whose digest is not ot-composefs=digest= is refused after measuring it, and the directories go",
     cmdline: `${BASE} ot-composefs=digest=${OTHER_DIGEST}`,
-    calls: [...SETUP_COMPOSEFS, OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
+    calls: [...SETUP_COMPOSEFS, ...OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
     failed: {
       stage: "image",
       reason: `Composefs image "${CFS}" has fs-verity digest ${CFS_DIGEST}, expected ${OTHER_DIGEST} (karg ot-composefs=digest=${OTHER_DIGEST})`,
@@ -525,7 +525,13 @@ const FAILS: FailCase[] = [
     cmdline: BASE,
     config: SIGNED_CONF,
     fake: { verity: {} },
-    calls: [...SETUP_COMPOSEFS, OPEN_IMAGE, "measureVerity(3) = none", "close(3)", ...RMDIR_SETUP_COMPOSEFS],
+    calls: [
+      ...SETUP_COMPOSEFS,
+      ...OPEN_IMAGE,
+      "measureVerity(3) = none",
+      "close(3)",
+      ...RMDIR_SETUP_COMPOSEFS,
+    ],
     failed: {
       stage: "image",
       reason: `Cannot measure composefs image "${CFS}": fs-verity is not enabled on it, expected a verity-protected image`,
@@ -538,7 +544,7 @@ const FAILS: FailCase[] = [
     fake: { fault: { call: "fsmount(", nth: 2, errno: "EIO" } },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       MEASURE,
       HEADER,
       ...EROFS_FILE_NEW,
@@ -561,7 +567,7 @@ const FAILS: FailCase[] = [
     fake: { fault: { call: "pread(3, 4096", errno: "EIO" } },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       MEASURE,
       HEADER,
       ...EROFS_FILE_NEW,
@@ -588,7 +594,7 @@ const FAILS: FailCase[] = [
     fake: { fault: { call: `mount(${STAGING}, /sysroot,`, errno: "EBUSY" } },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       MEASURE,
       HEADER,
       ...EROFS_FILE_NEW,
@@ -623,7 +629,7 @@ const FAILS: FailCase[] = [
     fake: { fault: { call: `mount(${VAR}, ${STAGING}/var,`, errno: "ENOENT" } },
     calls: [
       ...SETUP_COMPOSEFS,
-      OPEN_IMAGE,
+      ...OPEN_IMAGE,
       HEADER,
       ...EROFS_FILE_NEW,
       ...overlayNew(false),

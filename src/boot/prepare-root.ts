@@ -5,8 +5,9 @@
 // same fd is mounted. One structured event per phase goes to `log`; the caller prints the refusal line.
 
 import { type PrepareRootConfig, parseLegacyRepoReadonly } from "../core/config.ts";
-import { type Decision, decideTrust, imageDigestProblem, type Stage } from "../core/decision.ts";
+import { type Decision, decideTrust, imageDigestProblem, rootAnchors, type Stage } from "../core/decision.ts";
 import { messageOf, q, SealrootError, SysError } from "../core/errors.ts";
+import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { type BootPlan, type PlanFacts, planBoot, type Step } from "../core/plan.ts";
 import { encodeOstreeBooted } from "../core/records.ts";
 import { toHex } from "../formats/bytes.ts";
@@ -96,7 +97,7 @@ export function prepareRoot(sys: Sys, o: PrepareRootOptions): PrepareRootResult 
           sysroot: o.sysroot,
           cmdline: o.cmdline,
           config: o.config,
-          keyRoot: o.keyRoot,
+          anchors: rootAnchors(sys, o.keyRoot, o.sysroot),
           openRepo: (path) => OstreeRepo.open(sys, path, { inflateRaw }),
         }),
       (t) => ({
@@ -240,7 +241,7 @@ function gatherFacts(
     etcSuffix: o.etcSuffix,
     legacyRepoReadonly: legacyFallback
       ? parseLegacyRepoReadonly(
-          sys.readFileIfExists(`${o.sysroot}/ostree/repo/config`),
+          sys.readFileIfExists(`${o.sysroot}/ostree/repo/config`, MAX_KEYFILE_BYTES, "repository config"),
           `${o.sysroot}/ostree/repo/config`,
         )
       : false,

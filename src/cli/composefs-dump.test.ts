@@ -17,6 +17,7 @@ function context(files: Record<string, Uint8Array>) {
       if (f === undefined) throw new SysError("ENOENT", `Cannot read ${JSON.stringify(path)}: no such file`);
       return f;
     },
+    lstatIfExists: (path: string) => (files[path] === undefined ? undefined : { kind: "file" }),
   } as unknown as FsRead;
   const ctx: CliContext = { fs, out: (t) => out.push(t), err: () => {} };
   return { ctx, out };

@@ -5,13 +5,12 @@
 import type { Argv } from "yargs";
 import { FormatError, q } from "../core/errors.ts";
 import { dumpTree } from "../formats/composefs/dump-print.ts";
-import { readErofs } from "../formats/erofs/read.ts";
-import type { CliContext } from "./context.ts";
-import type { CommandModule } from "./index.ts";
+import { MAX_IMAGE_BYTES, readErofs } from "../formats/erofs/read.ts";
+import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 
 /** Reads IMAGE through ctx.fs and returns its dump text; errors name the image path. */
 export function composefsDumpText(ctx: CliContext, image: string): string {
-  const bytes = ctx.fs.readFile(image);
+  const bytes = readArgFile(ctx.fs, image, MAX_IMAGE_BYTES, "composefs image");
   try {
     return dumpTree(readErofs(bytes, { libcomposefsPayloadQuirk: true }).root);
   } catch (e) {

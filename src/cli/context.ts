@@ -3,6 +3,7 @@
 
 import type { Argv } from "yargs";
 import type { FsRead } from "../core/fs.ts";
+import { realpath } from "../sys/fs.ts";
 
 export interface CliContext {
   fs: FsRead;
@@ -17,3 +18,11 @@ export type ExitCode = number;
 
 /** A command registers itself on the yargs tree; handlers report their exit code through `setExit`. */
 export type CommandModule = (y: Argv, ctx: CliContext, setExit: (code: ExitCode) => void) => Argv;
+
+/**
+ * Reads a file the user named on the command line: a symbolic link they typed is followed (FsRead
+ * itself never follows a last component), then the file must be regular and at most `cap` bytes.
+ */
+export function readArgFile(fs: FsRead, path: string, cap: number, what: string): Uint8Array {
+  return fs.readFile(fs.lstatIfExists(path)?.kind === "symlink" ? realpath(path) : path, cap, what);
+}

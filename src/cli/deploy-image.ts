@@ -8,6 +8,7 @@ import { parseCmdline } from "../core/cmdline.ts";
 import { type Deployment, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
 import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../core/errors.ts";
 import type { FsRead } from "../core/fs.ts";
+import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { COMPOSEFS_DIGEST_KEY, ed25519Signatures } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
@@ -16,10 +17,10 @@ import { withMutableDir } from "../sys/inode-flags.ts";
 import { enableVerity, measureVerityPath } from "../sys/verity.ts";
 import { writeFileAtomic } from "../sys/write.ts";
 import { inflateRaw } from "../sys/zlib.ts";
-import { parsePublicKeyFile } from "../verify/keys.ts";
+import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { buildComposefsImage, checkImageDigest } from "./composefs-image.ts";
-import type { CliContext, CommandModule } from "./context.ts";
+import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 
 export interface BootEntry {
   /** Absolute path of the `.conf` file. */
@@ -52,7 +53,7 @@ export function listBootEntries(fs: FsRead, sysroot: string): BootEntry[] {
     if (!name.startsWith("ostree-") || !name.endsWith(".conf")) continue;
     const file = `${dir}/${name}`;
     const fields = new Map<string, string>();
-    for (const line of utf8.decode(fs.readFile(file)).split("\n")) {
+    for (const line of utf8.decode(fs.readFile(file, MAX_KEYFILE_BYTES, "boot entry")).split("\n")) {
       const m = line.match(/^([^\s#]\S*)[ \t]+(.*)$/);
       if (m?.[1] && m[2] !== undefined && !fields.has(m[1])) fields.set(m[1], m[2].trim());
     }
@@ -115,7 +116,10 @@ export function deployImage(ctx: CliContext, o: DeployImageOptions): void {
   const repo = OstreeRepo.open(ctx.fs, d.repo, { inflateRaw });
   const loaded = loadDeploymentCommit(repo, d);
   if (o.keys !== undefined) {
-    const keys = parsePublicKeyFile(ctx.fs.readFile(o.keys), o.keys).keys;
+    const keys = parsePublicKeyFile(
+      readArgFile(ctx.fs, o.keys, MAX_KEY_FILE_BYTES, "public key file"),
+      o.keys,
+    ).keys;
     const sigs = loaded.commitmeta ? ed25519Signatures(loaded.commitmeta.entries) : undefined;
     const verdict = verifyCommitSignatures(loaded.bytes, sigs, keys);
     if (!verdict.ok) throw new IntegrityError(`Cannot trust commit ${d.commit}: ${verdict.reason}`);

@@ -6,7 +6,7 @@
 import { toHex } from "../formats/bytes.ts";
 import { streamFile } from "../sys/file-stream.ts";
 import { FsVerityHasher } from "../verify/fsverity.ts";
-import type { CommandModule } from "./index.ts";
+import type { CommandModule } from "./context.ts";
 
 /** Streams the file at `path` through the fs-verity hasher in large chunks (constant memory). */
 export function fsverityDigestOfFile(path: string): Uint8Array {

@@ -6,7 +6,7 @@ import { toHex } from "../formats/bytes.ts";
 import { print } from "../formats/gvariant.ts";
 import { xattrName } from "../formats/ostree/objects.ts";
 import type { TreeEntry } from "../formats/ostree/repo.ts";
-import type { CommandModule } from "./index.ts";
+import type { CommandModule } from "./context.ts";
 import { openRepoAndCommit, repoOptions } from "./show.ts";
 
 const TYPE_CHAR = { dir: "d", file: "-", symlink: "l" } as const;

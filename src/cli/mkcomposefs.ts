@@ -21,7 +21,7 @@ import {
 } from "../sys/composefs-dir.ts";
 import { realFs } from "../sys/fs.ts";
 import { FsVerityHasher, fsverityDigest } from "../verify/fsverity.ts";
-import type { CliContext, CommandModule } from "./context.ts";
+import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 
 /** Regular files up to this size are stored inline in a directory-source image
  * (LCFS_RECOMMENDED_INLINE_CONTENT_MAX); larger ones go to the digest store. */
@@ -69,6 +69,8 @@ const LONG_OPTIONS: LongOption[] = [
 /** LCFS_DEFAULT_VERSION_MIN / LCFS_DEFAULT_VERSION_MAX. */
 const DEFAULT_MIN_VERSION = 0;
 const DEFAULT_MAX_VERSION = 1;
+/** Largest dumpfile read (a 100,000-entry one is ~10 MB). */
+const MAX_DUMPFILE_BYTES = 1 << 30;
 
 export function usage(prog: string): string {
   return [
@@ -303,7 +305,8 @@ export function runMkcomposefs(
     let tree: Inode;
     if (a.fromFile) {
       const name = a.source === "-" ? "<stdin>" : a.source;
-      const bytes = a.source === "-" ? readStdin() : realFs.readFile(a.source);
+      const bytes =
+        a.source === "-" ? readStdin() : readArgFile(realFs, a.source, MAX_DUMPFILE_BYTES, "dumpfile");
       tree = parseDumpfile(bytes, { strict: env.CFS_PARSE_STRICT !== undefined, path: name });
     } else {
       tree = treeFromDirectory(a);

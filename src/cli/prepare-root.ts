@@ -4,13 +4,15 @@
 // is one plain line on stderr (and /dev/kmsg as PID 1), exit 1, with SYSROOT and /run left as they were.
 
 import { type PrepareRootResult, prepareRoot } from "../boot/prepare-root.ts";
+import { MAX_CMDLINE_BYTES } from "../core/cmdline.ts";
 import { parsePrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
+import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { realFs, realpath } from "../sys/fs.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { realSys } from "../sys/real.ts";
 import { randomBytes } from "../sys/write.ts";
-import type { CliContext, CommandModule } from "./context.ts";
+import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 import { stdoutEventLog } from "./log.ts";
 
 export interface PrepareRootArgs {
@@ -26,7 +28,9 @@ export interface PrepareRootArgs {
 
 /** /proc/cmdline without its trailing newline, as ostree reads it. */
 export function procCmdline(): string {
-  return utf8.decode(realFs.readFile("/proc/cmdline")).replace(/\n$/, "");
+  return utf8
+    .decode(realFs.readFile("/proc/cmdline", MAX_CMDLINE_BYTES, "kernel command line"))
+    .replace(/\n$/, "");
 }
 
 /** Runs prepare-root on the real system; returns the result and prints the refusal line. */
@@ -41,7 +45,10 @@ export function runPrepareRoot(ctx: CliContext, a: PrepareRootArgs): PrepareRoot
     cmdline: a.cmdline ?? procCmdline(),
     config:
       a.config !== undefined
-        ? parsePrepareRootConfig(ctx.fs.readFile(a.config), a.config)
+        ? parsePrepareRootConfig(
+            readArgFile(ctx.fs, a.config, MAX_KEYFILE_BYTES, "prepare-root.conf"),
+            a.config,
+          )
         : readPrepareRootConfig(ctx.fs, "/"),
     keyRoot: "/",
     run: "/run",

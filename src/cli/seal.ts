@@ -23,10 +23,10 @@ import { realSys } from "../sys/real.ts";
 import { writeFileAtomic } from "../sys/write.ts";
 import { inflateRaw } from "../sys/zlib.ts";
 import { publicFromSeed } from "../verify/ed25519.ts";
-import { parseSecretKeyFile } from "../verify/keys.ts";
+import { MAX_KEY_FILE_BYTES, parseSecretKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { buildComposefsImage } from "./composefs-image.ts";
-import type { CliContext, CommandModule } from "./context.ts";
+import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 import { appendSignatures } from "./sign.ts";
 
 /** Writes a commit object (content-addressed: an existing one is left alone, the reader re-hashes it). */
@@ -95,7 +95,10 @@ export const sealCommand: CommandModule = (y, ctx, setExit) =>
           describe: "file with one base64 secret key per line (seed ‖ public), as ostree sign --keys-file",
         }),
     (argv) => {
-      const secrets = parseSecretKeyFile(ctx.fs.readFile(argv.secretKey), argv.secretKey);
+      const secrets = parseSecretKeyFile(
+        readArgFile(ctx.fs, argv.secretKey, MAX_KEY_FILE_BYTES, "secret key file"),
+        argv.secretKey,
+      );
       if (secrets.length === 0) {
         throw new NotFoundError(
           `Cannot seal with ${q(argv.secretKey)}: no keys in it, expected at least one`,

@@ -9,8 +9,7 @@ import { type GVariantValue, parseType, print, Variant } from "../formats/gvaria
 import { commitContentChecksum, composefsDigest, ed25519Signatures } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { inflateRaw } from "../sys/zlib.ts";
-import type { CliContext } from "./context.ts";
-import type { CommandModule } from "./index.ts";
+import type { CliContext, CommandModule } from "./context.ts";
 
 export interface RepoArgs {
   repo: string;

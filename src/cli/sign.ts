@@ -15,8 +15,8 @@ import {
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { writeFileAtomic } from "../sys/write.ts";
 import { sign } from "../verify/ed25519.ts";
-import { parseSecretKeyFile } from "../verify/keys.ts";
-import type { CommandModule } from "./context.ts";
+import { MAX_KEY_FILE_BYTES, parseSecretKeyFile } from "../verify/keys.ts";
+import { type CommandModule, readArgFile } from "./context.ts";
 import { openRepoAndCommit, repoOptions } from "./show.ts";
 
 /**
@@ -46,7 +46,10 @@ export const signCommand: CommandModule = (y, ctx) =>
       }),
     (argv) => {
       const { repo, checksum } = openRepoAndCommit(ctx, argv);
-      const secrets = parseSecretKeyFile(ctx.fs.readFile(argv.secretKey), argv.secretKey);
+      const secrets = parseSecretKeyFile(
+        readArgFile(ctx.fs, argv.secretKey, MAX_KEY_FILE_BYTES, "secret key file"),
+        argv.secretKey,
+      );
       const path = appendSignatures(repo, checksum, secrets);
       for (const secret of secrets) ctx.out(`Signed ${checksum} with key ${toHex(secret.subarray(32))}\n`);
       ctx.out(`Wrote ${q(path)}\n`);

@@ -3,9 +3,9 @@
 // re-hashed first, so a tampered `.commit` is refused before any signature is looked at.
 
 import { ed25519Signatures } from "../formats/ostree/objects.ts";
-import { parsePublicKeyFile } from "../verify/keys.ts";
+import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
-import type { CommandModule } from "./context.ts";
+import { type CommandModule, readArgFile } from "./context.ts";
 import { openRepoAndCommit, repoOptions } from "./show.ts";
 
 export const verifyCommitCommand: CommandModule = (y, ctx, setExit) =>
@@ -19,7 +19,10 @@ export const verifyCommitCommand: CommandModule = (y, ctx, setExit) =>
         describe: "file with one base64 ed25519 public key per line",
       }),
     (argv) => {
-      const keyFile = parsePublicKeyFile(ctx.fs.readFile(argv.keys), argv.keys);
+      const keyFile = parsePublicKeyFile(
+        readArgFile(ctx.fs, argv.keys, MAX_KEY_FILE_BYTES, "public key file"),
+        argv.keys,
+      );
       for (const p of keyFile.problems) {
         ctx.err(`sealroot: warning: ${argv.keys} line ${p.line}: ${p.reason}; key skipped\n`);
       }

@@ -4,15 +4,31 @@
 // Without --cmdline, the options of the sysroot's default boot entry are used (what the next boot gets).
 
 import { parseCmdline } from "../core/cmdline.ts";
-import { parsePrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
-import { checkImage, type Decision, decideTrust } from "../core/decision.ts";
+import { commitAnchors, commitFile } from "../core/commit-tree.ts";
+import {
+  emptyConfig,
+  type PrepareRootConfig,
+  parsePrepareRootConfig,
+  readPrepareRootConfig,
+  readPrepareRootConfigWith,
+} from "../core/config.ts";
+import {
+  type AnchorSource,
+  checkImage,
+  type Decision,
+  decideTrust,
+  refuse,
+  rootAnchors,
+} from "../core/decision.ts";
 import { resolveDeployment } from "../core/deployment.ts";
 import { q, SealrootError, UsageError } from "../core/errors.ts";
-import type { FsRead } from "../core/fs.ts";
+import { type FsRead, overCap } from "../core/fs.ts";
+import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
+import { MAX_IMAGE_BYTES } from "../formats/erofs/read.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realpath } from "../sys/fs.ts";
 import { inflateRaw } from "../sys/zlib.ts";
-import type { CommandModule } from "./context.ts";
+import { type CommandModule, readArgFile } from "./context.ts";
 import { fsverityDigestOfFile } from "./fsverity-digest.ts";
 
 /** The `options` line of the boot entry with the highest `version` (the bootloader's default). */
@@ -21,7 +37,7 @@ export function defaultEntryCmdline(fs: FsRead, sysroot: string): { cmdline: str
   const names = fs.lstatIfExists(dir) ? fs.readdir(dir).filter((n) => n.endsWith(".conf")) : [];
   let best: { version: number; cmdline: string; entry: string } | undefined;
   for (const name of names) {
-    const text = new TextDecoder().decode(fs.readFile(`${dir}/${name}`));
+    const text = new TextDecoder().decode(fs.readFile(`${dir}/${name}`, MAX_KEYFILE_BYTES, "boot entry"));
     const field = (k: string) => text.match(new RegExp(`^${k}[ \\t]+(.*)$`, "m"))?.[1]?.trim();
     const options = field("options");
     const version = Number(field("version") ?? "0");
@@ -37,24 +53,45 @@ export function defaultEntryCmdline(fs: FsRead, sysroot: string): { cmdline: str
   return best;
 }
 
-/** The deployment's directory, or "/" when the target does not resolve (the decision then says why). */
-function deploymentRoot(fs: FsRead, sysroot: string, cmdline: string): string {
+/**
+ * Without --root, the trust anchors come from the target deployment's commit, read through the repository
+ * (its checkout and writable /etc are covered by nothing): what an initramfs built from that commit
+ * holds. `undefined` when the target does not resolve (the decision then refuses it and says why).
+ */
+function commitTrustAnchors(
+  fs: FsRead,
+  sysroot: string,
+  cmdline: string,
+): { anchors: AnchorSource; config: PrepareRootConfig } | undefined {
   const target = parseCmdline(cmdline).target;
-  if (!target) return "/";
+  if (!target) return undefined;
+  let deployment: ReturnType<typeof resolveDeployment>;
   try {
-    return resolveDeployment(fs, sysroot, target.path).path;
+    deployment = resolveDeployment(fs, sysroot, target.path);
   } catch (e) {
-    if (e instanceof SealrootError) return "/";
+    if (e instanceof SealrootError) return undefined;
     throw e;
   }
+  const repo = OstreeRepo.open(fs, deployment.repo, {
+    inflateRaw,
+    limits: { maxContentSize: MAX_KEYFILE_BYTES },
+  });
+  const { commit } = repo.readCommit(deployment.commit);
+  return {
+    anchors: commitAnchors(repo, commit, deployment.commit),
+    config: readPrepareRootConfigWith((path) =>
+      commitFile(repo, commit, path, MAX_KEYFILE_BYTES, "prepare-root.conf"),
+    ),
+  };
 }
 
-export function summary(d: Decision): string {
+/** The one-line verdict; `anchors` says where key paths resolved. */
+export function summary(d: Decision, anchors: string): string {
   const dep = d.deployment ? `deployment ${d.deployment.path}` : "no deployment";
   if (!d.useComposefs)
     return `would boot ${dep} with ostree's legacy bind mount (composefs ${d.composefs})\n`;
   const verity = d.verityRequired ? "verity=require" : "no verity";
-  const signed = d.keySets.map((k) => `signed by ${k.verifiedBy} (${k.path})`);
+  const signed = d.keySets.map((k) => `signed by ${k.verifiedBy} (${k.path} in ${anchors})`);
   const digest = d.image?.digest ? `image digest ${d.image.digest}` : "image digest not required";
   return `would boot ${dep} on composefs, ${[verity, ...signed, digest].join(", ")}\n`;
 }
@@ -84,29 +121,44 @@ export const verifyCommand: CommandModule = (y, ctx, setExit) =>
     (argv) => {
       const sysroot = realpath(argv.sysroot);
       const cmdline = argv.cmdline ?? defaultEntryCmdline(ctx.fs, sysroot).cmdline;
-      const root = argv.root ?? deploymentRoot(ctx.fs, sysroot, cmdline);
+      const fromCommit = argv.root === undefined ? commitTrustAnchors(ctx.fs, sysroot, cmdline) : undefined;
+      const anchors =
+        argv.root !== undefined
+          ? rootAnchors(ctx.fs, argv.root, sysroot)
+          : (fromCommit?.anchors ?? rootAnchors(ctx.fs, "/", sysroot));
       const config =
         argv.config !== undefined
-          ? parsePrepareRootConfig(ctx.fs.readFile(argv.config), argv.config)
-          : readPrepareRootConfig(ctx.fs, root);
+          ? parsePrepareRootConfig(
+              readArgFile(ctx.fs, argv.config, MAX_KEYFILE_BYTES, "prepare-root.conf"),
+              argv.config,
+            )
+          : argv.root !== undefined
+            ? readPrepareRootConfig(ctx.fs, argv.root)
+            : (fromCommit?.config ?? emptyConfig());
       const trust = decideTrust({
         fs: ctx.fs,
         sysroot,
         cmdline,
         config,
-        keyRoot: root,
+        anchors,
         openRepo: (path) => OstreeRepo.open(ctx.fs, path, { inflateRaw }),
       });
       const d = trust.decision;
-      const digest =
-        d.verdict === "boot" && d.useComposefs && d.image ? fsverityDigestOfFile(d.image.path) : undefined;
-      checkImage(trust, digest, "userspace");
+      // hashed only when the boot would compare it, and never past the cap (a sparse 64 GiB file is cheap
+      // to make)
+      const needed = d.expectedDigests.length > 0 || d.verityRequired === true;
+      if (d.verdict === "boot" && d.useComposefs && d.image && needed) {
+        const size = ctx.fs.lstat(d.image.path).size;
+        if (size > MAX_IMAGE_BYTES)
+          refuse(d, "image", overCap("composefs image", d.image.path, size, MAX_IMAGE_BYTES).message);
+        else checkImage(trust, fsverityDigestOfFile(d.image.path), "userspace");
+      }
       if (argv.json) ctx.out(`${JSON.stringify(d, null, 2)}\n`);
       if (d.verdict === "refuse") {
         ctx.err(`sealroot: refused (${d.stage}): ${d.reason}\n`);
         setExit(1);
       } else if (!argv.json) {
-        ctx.out(summary(d));
+        ctx.out(summary(d, anchors.where));
       }
     },
   );

@@ -6,6 +6,8 @@
 import { q, UsageError } from "./errors.ts";
 import { asciiStrip } from "./keyfile.ts";
 
+/** Largest kernel command line read (the kernel's COMMAND_LINE_SIZE is 2048 on x86, at most 64 KiB). */
+export const MAX_CMDLINE_BYTES = 1 << 16;
 export const OSTREE_COMPOSEFS_KARG = "ostree.prepare-root.composefs";
 export const OT_COMPOSEFS_KARG = "ot-composefs";
 export const OT_SIGNED_KARG = "ot-signed";

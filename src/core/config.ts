@@ -5,7 +5,7 @@
 
 import { FormatError, q, UsageError } from "./errors.ts";
 import type { FsRead } from "./fs.ts";
-import { asciiStrip, type KeyFile, parseKeyFile } from "./keyfile.ts";
+import { asciiStrip, type KeyFile, MAX_KEYFILE_BYTES, parseKeyFile } from "./keyfile.ts";
 
 export const USR_CONFIG_PATH = "/usr/lib/ostree/prepare-root.conf";
 export const ETC_CONFIG_PATH = "/etc/ostree/prepare-root.conf";
@@ -139,9 +139,16 @@ export function parsePrepareRootConfig(data: Uint8Array | string, file: string):
  */
 export function readPrepareRootConfig(fs: FsRead, root = "/"): PrepareRootConfig {
   const prefix = root.replace(/\/+$/, "");
+  return readPrepareRootConfigWith((path) =>
+    fs.readFileIfExists(prefix + path, MAX_KEYFILE_BYTES, "prepare-root.conf"),
+  );
+}
+
+/** The same over any reader of the two paths (`undefined` = absent), e.g. a commit's own tree. */
+export function readPrepareRootConfigWith(read: (path: string) => Uint8Array | undefined): PrepareRootConfig {
   let result: PrepareRootConfig | undefined;
   for (const path of CONFIG_PATHS) {
-    const data = fs.readFileIfExists(prefix + path);
+    const data = read(path);
     if (data === undefined) continue;
     const cfg = parsePrepareRootConfig(data, path);
     if (result?.file !== undefined) cfg.replaced = result.file;

@@ -7,13 +7,13 @@
 import { toHex } from "../formats/bytes.ts";
 import { COMPOSEFS_DIGEST_KEY, composefsDigest, ed25519Signatures } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
-import { parsePublicKeyFile } from "../verify/keys.ts";
+import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { parseCmdline, requireTarget } from "./cmdline.ts";
 import type { PrepareRootConfig } from "./config.ts";
 import { type Deployment, loadDeploymentCommit, resolveDeployment } from "./deployment.ts";
-import { q, SealrootError } from "./errors.ts";
-import type { FsRead } from "./fs.ts";
+import { IntegrityError, q, SealrootError, UsageError } from "./errors.ts";
+import { type FsRead, kindName, notRegularFile } from "./fs.ts";
 import { type ComposefsMode, type InputRef, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
 /** The check that refused the boot; each failure names one. */
@@ -66,8 +66,8 @@ export interface TrustInputs {
   sysroot: string;
   cmdline: string;
   config: PrepareRootConfig;
-  /** Where key paths from kargs and config resolve: "/" in the initramfs. */
-  keyRoot: string;
+  /** Where key paths from kargs and config are read: the initramfs at boot. */
+  anchors: AnchorSource;
   openRepo: (path: string) => Pick<OstreeRepo, "path" | "readCommit" | "readCommitmeta">;
 }
 
@@ -80,7 +80,8 @@ export interface Trust {
 
 const refs = (r: InputRef[]) => r.map((x) => `${x.source} ${x.token}`);
 
-function refuse(d: Decision, stage: Stage, reason: string): Decision {
+/** Marks the decision refused at `stage` with `reason`. */
+export function refuse(d: Decision, stage: Stage, reason: string): Decision {
   d.verdict = "refuse";
   d.stage = stage;
   d.reason = reason;
@@ -100,8 +101,53 @@ function attempt<T>(d: Decision, stage: Stage, step: () => T): T | undefined {
   }
 }
 
-function joinRoot(root: string, path: string): string {
-  return root === "/" ? path : `${root.replace(/\/+$/, "")}${path.startsWith("/") ? "" : "/"}${path}`;
+/**
+ * Where the trust anchors (public key files) named by kargs and prepare-root.conf are read: the
+ * initramfs at boot; `--root` or the commit's own tree in `sealroot verify`.
+ */
+export interface AnchorSource {
+  /** Where key paths resolve, for messages: `the initramfs "/"`, … */
+  where: string;
+  /** The file's bytes, at most `cap`; throws a SealrootError naming the path when it cannot be used. */
+  read(path: string, cap: number, what: string): Uint8Array;
+}
+
+/** `path` with "." and ".." folded and slashes collapsed (absolute in, absolute out; no file access). */
+export function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const c of path.split("/")) {
+    if (c === "" || c === ".") continue;
+    if (c === "..") out.pop();
+    else out.push(c);
+  }
+  return `/${out.join("/")}`;
+}
+
+/** Whether the normalized absolute `path` is `dir` or below it. */
+export function isInside(path: string, dir: string): boolean {
+  return dir === "/" || path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * Key files under a directory standing for the initramfs (`root`, "/" at boot). A key path that lands
+ * inside the physical root `sysroot` is refused: that disk is what the keys are to verify.
+ */
+export function rootAnchors(fs: FsRead, root: string, sysroot: string): AnchorSource {
+  const base = normalizePath(root);
+  const physical = normalizePath(sysroot);
+  return {
+    where: base === "/" ? "the initramfs" : `the root ${q(base)}`,
+    read(path, cap, what) {
+      const full = normalizePath(`${base}/${path}`);
+      if (isInside(full, physical)) {
+        throw new UsageError(
+          `Cannot use ${what} ${q(path)}: it resolves to ${q(full)} inside the physical root ${q(physical)}, which is what it is to verify, expected a key file in ${base === "/" ? "the initramfs" : q(base)}`,
+          { path, resolved: full, sysroot: physical },
+        );
+      }
+      return fs.readFile(full, cap, what);
+    },
+  };
 }
 
 export function decideTrust(inp: TrustInputs): Trust {
@@ -142,10 +188,17 @@ export function decideTrust(inp: TrustInputs): Trust {
     commit: deployment.commit,
     serial: deployment.serial,
   };
-  const present = attempt(d, "image", () => inp.fs.lstatIfExists(deployment.composefsImage)?.kind === "file");
-  if (present === undefined) return { decision: d, policy };
-  d.image = { path: deployment.composefsImage, present };
+  if (attempt(d, "target", () => checkBindSources(inp.fs, deployment)) === undefined) {
+    return { decision: d, policy };
+  }
+  const image = attempt(d, "image", () => ({ kind: inp.fs.lstatIfExists(deployment.composefsImage)?.kind }));
+  if (image === undefined) return { decision: d, policy };
+  d.image = { path: deployment.composefsImage, present: image.kind !== undefined };
   const trust: Trust = { decision: d, policy, deployment };
+  if (image.kind !== undefined && image.kind !== "file" && policy.composefs !== "off") {
+    refuse(d, "image", notRegularFile("composefs image", deployment.composefsImage, image.kind).message);
+    return trust;
+  }
 
   const needsCommit = policy.keySets.length > 0;
   if (!needsCommit) return decideComposefs(trust);
@@ -158,10 +211,9 @@ export function decideTrust(inp: TrustInputs): Trust {
   for (const set of policy.keySets) {
     const rec: KeySetRecord = { path: set.path, requiredBy: refs(set.requiredBy), keys: 0, problems: [] };
     d.keySets.push(rec);
-    const file = attempt(d, "keys", () => {
-      const path = joinRoot(inp.keyRoot, set.path);
-      return parsePublicKeyFile(inp.fs.readFile(path), path);
-    });
+    const file = attempt(d, "keys", () =>
+      parsePublicKeyFile(inp.anchors.read(set.path, MAX_KEY_FILE_BYTES, "public key file"), set.path),
+    );
     if (!file) return trust;
     rec.keys = file.keys.length;
     rec.problems = file.problems.map((p) => `line ${p.line}: ${p.reason}`);
@@ -192,6 +244,27 @@ export function decideTrust(inp: TrustInputs): Trust {
     source: `signed ${COMPOSEFS_DIGEST_KEY} (keys ${policy.keySets.map((s) => s.path).join(", ")})`,
   });
   return decideComposefs(trust);
+}
+
+/**
+ * The deployment's `etc` and its stateroot's `var` are bound into the new root: each must be a real
+ * directory (a symbolic link there would bind whatever it names, e.g. the initramfs's own root). The
+ * directories above them were walked as directories when the target was resolved.
+ */
+function checkBindSources(fs: FsRead, dep: Deployment): true {
+  for (const [path, role] of [
+    [dep.etcDir, "the deployment's /etc"],
+    [dep.varDir, "the stateroot's /var"],
+  ] as const) {
+    const st = fs.lstatIfExists(path);
+    if (st?.kind !== "dir") {
+      throw new IntegrityError(
+        `Cannot bind ${role} from ${q(path)}: ${st ? kindName(st.kind) : "it does not exist"}, expected a directory inside the physical root`,
+        { path },
+      );
+    }
+  }
+  return true;
 }
 
 /** Chooses composefs or the legacy bind from the mode and whether the image exists. */

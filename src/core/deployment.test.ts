@@ -361,7 +361,8 @@ describe("loadDeploymentCommit() on the conformance sysroot", () => {
     const swap = (p: string) => (p === c1 ? c2 : p);
     const fs: FsRead = {
       ...realFs,
-      readFile: (p) => realFs.readFile(swap(p)),
+      readFile: (p, cap, what) => realFs.readFile(swap(p), cap, what),
+      readFileIfExists: (p, cap, what) => realFs.readFileIfExists(swap(p), cap, what),
       lstat: (p) => realFs.lstat(swap(p)),
       lstatIfExists: (p) => realFs.lstatIfExists(swap(p)),
     };

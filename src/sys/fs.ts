@@ -1,10 +1,20 @@
 // The real FsRead: node:fs for files and directories, libc (through sys/ffi) for extended attributes,
 // which Node has no API for. Errors become SysError with the errno name and the path.
 
-import { type BigIntStats, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
-import type { FileKind, FsRead, Stat } from "../core/fs.ts";
+import {
+  type BigIntStats,
+  closeSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  realpathSync,
+} from "node:fs";
+import { type FileKind, type FsRead, notRegularFile, overCap, type Stat } from "../core/fs.ts";
 import { ENODATA, ERANGE, sysError } from "./errno.ts";
-import { lgetxattr, llistxattr } from "./ffi/libc.ts";
+import { lgetxattr, llistxattr, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "./ffi/libc.ts";
 
 /** A node:fs error as a SysError naming the action, the path and the errno (other errors pass through). */
 export function nodeErr(action: string, path: string, e: unknown): Error {
@@ -22,7 +32,7 @@ function kindOf(s: BigIntStats): FileKind {
   return "sock";
 }
 
-function toStat(s: BigIntStats): Stat {
+export function toStat(s: BigIntStats): Stat {
   return {
     kind: kindOf(s),
     mode: Number(s.mode),
@@ -54,23 +64,68 @@ function withBuffer(action: string, path: string, fn: (buf: Uint8Array) => { val
   }
 }
 
+/** First read size for files that report no size (procfs, sysfs). */
+const MIN_READ = 4096;
+
+/**
+ * FsRead's whole-file read: lstat (only a regular file of at most `cap` bytes is opened), then open with
+ * O_NOFOLLOW|O_NONBLOCK (a link swapped in is refused, a FIFO could not block) and fstat on that fd (the
+ * same regular file), then at most cap + 1 bytes read, whatever the size said (procfs says 0).
+ */
+function readRegular(path: string, cap: number, what: string): Uint8Array | undefined {
+  let st: BigIntStats;
+  try {
+    st = lstatSync(path, { bigint: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw nodeErr("stat", path, e);
+  }
+  if (!st.isFile()) throw notRegularFile(what, path, kindOf(st));
+  if (st.size > BigInt(cap)) throw overCap(what, path, Number(st.size), cap);
+  let fd: number;
+  try {
+    fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOOP") throw notRegularFile(what, path, "symlink");
+    throw nodeErr("open", path, e);
+  }
+  try {
+    const fst = fstatSync(fd, { bigint: true });
+    if (!fst.isFile()) throw notRegularFile(what, path, kindOf(fst));
+    let buf = new Uint8Array(Math.min(cap + 1, Math.max(MIN_READ, Number(fst.size) + 1)));
+    let n = 0;
+    for (;;) {
+      if (n === buf.length) {
+        if (n > cap) throw overCap(what, path, n, cap);
+        const bigger = new Uint8Array(Math.min(cap + 1, buf.length * 2));
+        bigger.set(buf);
+        buf = bigger;
+      }
+      const got = readAt(fd, buf, n, path);
+      if (got === 0) return buf.slice(0, n);
+      n += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readAt(fd: number, buf: Uint8Array, at: number, path: string): number {
+  try {
+    return readSync(fd, buf, at, buf.length - at, at);
+  } catch (e) {
+    throw nodeErr("read", path, e);
+  }
+}
+
 export const realFs: FsRead = {
-  readFile(path) {
-    try {
-      const b = readFileSync(path);
-      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    } catch (e) {
-      throw nodeErr("read", path, e);
-    }
+  readFile(path, cap, what = "file") {
+    const b = readRegular(path, cap, what);
+    if (b === undefined) throw sysError("read", path, "ENOENT");
+    return b;
   },
-  readFileIfExists(path) {
-    try {
-      const b = readFileSync(path);
-      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw nodeErr("read", path, e);
-    }
+  readFileIfExists(path, cap, what = "file") {
+    return readRegular(path, cap, what);
   },
   lstat(path) {
     try {

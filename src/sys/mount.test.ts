@@ -75,6 +75,7 @@ class FakeSys {
       symlink: notUsed,
       writeFile: notUsed,
       open: notUsed,
+      fstat: notUsed,
       measureVerity: notUsed,
       enableVerity: notUsed,
       openTree: notUsed,

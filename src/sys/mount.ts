@@ -5,6 +5,7 @@
 // alive). Which kernel path is taken is decided by ./kernel-compat.ts; this module performs the calls.
 
 import { FormatError, q, SysError, UsageError } from "../core/errors.ts";
+import { notRegularFile } from "../core/fs.ts";
 import { Reader } from "../formats/bytes.ts";
 import {
   CFS_HEADER,
@@ -13,7 +14,7 @@ import {
   LCFS_EROFS_MAGIC,
 } from "../formats/erofs/layout.ts";
 import { sysError } from "./errno.ts";
-import { AT_FDCWD, MNT_DETACH, MS_RDONLY, O_CLOEXEC, O_RDONLY } from "./ffi/libc.ts";
+import { AT_FDCWD, MNT_DETACH, MS_RDONLY, O_CLOEXEC, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "./ffi/libc.ts";
 import {
   FSMOUNT_CLOEXEC,
   FSOPEN_CLOEXEC,
@@ -67,10 +68,30 @@ export interface ComposefsMountResult {
   fallbacks: FallbackTaken[];
 }
 
-/** Opens the image the one time it is used: measure on this fd, then mount from it. */
+/**
+ * Opens the image the one time it is used: measure on this fd, then mount from it. The last component is
+ * not followed (O_NOFOLLOW), a FIFO cannot block the open (O_NONBLOCK; no effect on a regular file's
+ * reads), and the fd itself must be a regular file (fstat).
+ */
 export function openImage(sys: Sys, path: string): number {
-  return sys.open(path, O_RDONLY | O_CLOEXEC);
+  let fd: number;
+  try {
+    fd = sys.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === "ELOOP") throw notRegularFile(IMAGE, path, "symlink");
+    throw e;
+  }
+  try {
+    const st = sys.fstat(fd, path);
+    if (st.kind !== "file") throw notRegularFile(IMAGE, path, st.kind);
+  } catch (e) {
+    sys.close(fd);
+    throw e;
+  }
+  return fd;
 }
+
+const IMAGE = "composefs image";
 
 /** The composefs header's flags, checking the magic (libcomposefs refuses other files with EINVAL). */
 export function readComposefsHeader(sys: Sys, fd: number, path: string): { flags: number } {

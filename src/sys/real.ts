@@ -6,6 +6,7 @@
 import {
   chmodSync,
   closeSync,
+  fstatSync,
   mkdirSync,
   openSync,
   rmdirSync,
@@ -19,7 +20,7 @@ import { EBUSY, EEXIST, ENODATA, errnoName, sysError } from "./errno.ts";
 import * as libc from "./ffi/libc.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";
 import * as sc from "./ffi/syscalls.ts";
-import { nodeErr, realFs, realpath } from "./fs.ts";
+import { nodeErr, realFs, realpath, toStat } from "./fs.ts";
 import type { FsConfigOp, InitSys, LoopDevice, Sys } from "./types.ts";
 import { enableVerity, measureVerity } from "./verity.ts";
 import { writeFileAtomic } from "./write.ts";
@@ -129,6 +130,13 @@ export const realSys: Sys = {
   },
   open(path, flags) {
     return check(libc.open(path, flags), "open", path);
+  },
+  fstat(fd, path) {
+    try {
+      return toStat(fstatSync(fd, { bigint: true }));
+    } catch (e) {
+      throw nodeErr("stat", path, e);
+    }
   },
   close(fd) {
     fsNames.delete(fd);

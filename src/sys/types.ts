@@ -41,6 +41,8 @@ export interface Sys extends FsRead {
   writeFile(path: string, data: Uint8Array | string, mode: number): void;
   /** open(2) with O_* flags from src/sys/ffi/libc.ts; returns the fd. */
   open(path: string, flags: number): number;
+  /** fstat(2) of an open fd; `path` is for messages. */
+  fstat(fd: number, path: string): Stat;
   close(fd: number): void;
   /** pread(2) of up to `length` bytes; shorter at end of file. */
   pread(fd: number, length: number, offset: number): Uint8Array;

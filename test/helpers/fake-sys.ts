@@ -7,7 +7,7 @@
 
 import { statSync } from "node:fs";
 import { SysError } from "../../src/core/errors.ts";
-import type { FileKind, Stat } from "../../src/core/fs.ts";
+import { cappedRead, type FileKind, type Stat } from "../../src/core/fs.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { type Inode, isDir, isReg, isSymlink } from "../../src/formats/composefs/tree.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";
@@ -25,6 +25,8 @@ import {
   MS_SILENT,
   MS_SLAVE,
   O_CLOEXEC,
+  O_NOFOLLOW,
+  O_NONBLOCK,
 } from "../../src/sys/ffi/libc.ts";
 import {
   AT_RECURSIVE,
@@ -106,7 +108,11 @@ const MS: [string, number][] = [
   ["MS_SLAVE", MS_SLAVE],
   ["MS_SHARED", MS_SHARED],
 ];
-const O: [string, number][] = [["O_CLOEXEC", O_CLOEXEC]];
+const O: [string, number][] = [
+  ["O_CLOEXEC", O_CLOEXEC],
+  ["O_NOFOLLOW", O_NOFOLLOW],
+  ["O_NONBLOCK", O_NONBLOCK],
+];
 const OPEN_TREE: [string, number][] = [
   ["OPEN_TREE_CLONE", OPEN_TREE_CLONE],
   ["OPEN_TREE_CLOEXEC", OPEN_TREE_CLOEXEC],
@@ -311,7 +317,7 @@ export class FakeSys {
 
   private bytesOf(path: string): Uint8Array {
     const at = this.need(path, "read");
-    if ("real" in at) return realFs.readFile(at.real);
+    if ("real" in at) return realFs.readFile(at.real, Number.MAX_SAFE_INTEGER);
     if ("mem" in at && at.mem.kind === "file") return at.mem.data;
     if ("inode" in at && isReg(at.inode)) return at.inode.content ?? new Uint8Array(at.inode.size);
     throw sysError("read", path, "EISDIR");
@@ -367,8 +373,25 @@ export class FakeSys {
     const str = (x: string | null) => (x === null ? "null" : x === "" ? '""' : x);
     return {
       // ---- reads (not recorded) ----
-      readFile: (p) => this.bytesOf(p),
-      readFileIfExists: (p) => (this.lookup(p) ? this.bytesOf(p) : undefined),
+      readFile: (p, cap, what) => {
+        const b = cappedRead(
+          (x) => this.lstatOf(x),
+          (x) => this.bytesOf(x),
+          p,
+          cap,
+          what,
+        );
+        if (!b) throw sysError("read", p, "ENOENT");
+        return b;
+      },
+      readFileIfExists: (p, cap, what) =>
+        cappedRead(
+          (x) => this.lstatOf(x),
+          (x) => this.bytesOf(x),
+          p,
+          cap,
+          what,
+        ),
       lstat: (p) => {
         const st = this.lstatOf(p);
         if (!st) throw sysError("stat", p, "ENOENT");
@@ -455,10 +478,18 @@ export class FakeSys {
           `open(${p}, ${flags === 0 ? "O_RDONLY" : `O_RDONLY|${flagNames(flags, O)}`})`,
           () => {
             this.need(p, "open");
+            if (flags & O_NOFOLLOW && this.lstatOf(p)?.kind === "symlink") throw sysError("open", p, "ELOOP");
             return this.newFd({ kind: "file", path: p });
           },
           String,
         ),
+      fstat: (fd, p) =>
+        this.rec(`fstat(${fd})`, () => {
+          const f = this.fd(fd, "file");
+          const st = this.lstatOf(f.path);
+          if (!st) throw sysError("stat", p, "EBADF");
+          return st;
+        }),
       close: (fd) =>
         this.rec(`close(${fd})`, () => {
           this.fd(fd, "file", "loop", "fsctx", "mnt", "clone");

@@ -272,9 +272,9 @@ export function run(spec: Spec): Report {
     outcome,
     after,
   };
-  const booted = realSys.readFileIfExists(`${RUN}/ostree-booted`);
+  const booted = realSys.readFileIfExists(`${RUN}/ostree-booted`, 1 << 20);
   if (booted) report.ostreeBooted = toHex(booted);
-  const decision = realSys.readFileIfExists(`${RUN}/sealroot/decision.json`);
+  const decision = realSys.readFileIfExists(`${RUN}/sealroot/decision.json`, 1 << 20);
   if (decision) report.decision = JSON.parse(new TextDecoder().decode(decision));
   if (spec.inspect) {
     report.entries = spec.inspect.flatMap((rel) =>

@@ -41,7 +41,7 @@ export function walk(root: string, skip: (rel: string) => boolean = () => false)
       xattrs,
     };
     if (st.kind === "file") {
-      const data = realFs.readFile(p);
+      const data = realFs.readFile(p, 1 << 30);
       e.size = data.length;
       e.sha256 = toHex(sha256(data));
     }

@@ -73,6 +73,8 @@ export const READ_XATTR_BUDGET = 0xffff;
 // Caps that bound the walk on hostile input (a real image is far below them).
 export const MAX_DEPTH = 4096;
 export const MAX_ENTRIES = 1 << 21;
+/** Largest composefs image read or hashed (a 100,000-entry image is ~26 MB; 1 GiB is generous). */
+export const MAX_IMAGE_BYTES = 1 << 30;
 
 /** EROFS dirent file_type (EROFS_FT_*) for each S_IFMT type. */
 const FILE_TYPES = new Map<number, number>([

@@ -22,13 +22,14 @@ function overlay(
   const has = (p: string) => Object.hasOwn(files, p);
   return {
     ...realFs,
-    readFile: (p) => {
-      if (!has(p)) return realFs.readFile(p);
+    readFile: (p, cap, what) => {
+      if (!has(p)) return realFs.readFile(p, cap, what);
       const b = files[p];
       if (!b) throw new Error(`test overlay: ${p} removed`);
       return b;
     },
-    readFileIfExists: (p) => (has(p) ? (files[p] ?? undefined) : realFs.readFileIfExists(p)),
+    readFileIfExists: (p, cap, what) =>
+      has(p) ? (files[p] ?? undefined) : realFs.readFileIfExists(p, cap, what),
     lstat: (p) => {
       const s = realFs.lstat(p);
       return has(p) && files[p] ? { ...s, size: files[p].length } : s;
@@ -98,7 +99,7 @@ describe("OstreeRepo verifies every object against its name", () => {
     const c1 = ostreeExpected() as { commits: Array<{ root_dirtree: string }> };
     const root = c1.commits[0]!.root_dirtree;
     const p = obj(dir(), root, "dirtree");
-    const bytes = realFs.readFile(p).slice();
+    const bytes = realFs.readFile(p, 1 << 30).slice();
     bytes[0] = bytes[0]! ^ 1;
     const repo = OstreeRepo.open(overlay({ [p]: bytes }), dir(), { inflateRaw });
     const actual = toHex(sha256(bytes));
@@ -119,7 +120,7 @@ describe("OstreeRepo verifies every object against its name", () => {
 
   it("refuses a commit whose bytes were changed", () => {
     const p = obj(dir(), C2, "commit");
-    const bytes = realFs.readFile(p).slice();
+    const bytes = realFs.readFile(p, 1 << 30).slice();
     bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x80;
     const repo = OstreeRepo.open(overlay({ [p]: bytes }), dir(), { inflateRaw });
     expect(() => repo.readCommit(C2)).toThrow(IntegrityError);
@@ -127,7 +128,7 @@ describe("OstreeRepo verifies every object against its name", () => {
 
   it("refuses a content object whose content changed", () => {
     const p = obj(dir(), HELLO, "file");
-    const bytes = realFs.readFile(p).slice();
+    const bytes = realFs.readFile(p, 1 << 30).slice();
     bytes[0] = bytes[0]! ^ 1;
     const repo = OstreeRepo.open(overlay({ [p]: bytes }), dir(), { inflateRaw });
     expect(() => repo.readContent(HELLO)).toThrow(IntegrityError);
@@ -150,7 +151,7 @@ describe("OstreeRepo verifies every object against its name", () => {
   it("refuses an archive object whose deflate stream is corrupt with FormatError", () => {
     const adir = extracted("ostree/repo-archive-z2.tar");
     const p = obj(adir, HELLO, "filez");
-    const bytes = realFs.readFile(p).slice();
+    const bytes = realFs.readFile(p, 1 << 30).slice();
     bytes.fill(0xff, bytes.length - 8);
     const repo = OstreeRepo.open(overlay({ [p]: bytes }), adir, { inflateRaw });
     expect(() => repo.readContent(HELLO)).toThrow(FormatError);

@@ -139,32 +139,10 @@ function validRef(ref: string): boolean {
   return REF_RE.test(ref) && !ref.split("/").some((f) => f === "." || f === "..");
 }
 
-/** A regular file of at most `cap` bytes (checked before and after reading), or undefined when absent. */
-function readCapped(
-  fs: FsRead,
-  path: string,
-  cap: number,
-  what: string,
-): { bytes: Uint8Array; stat: Stat } | undefined {
-  const st = fs.lstatIfExists(path);
-  if (!st) return undefined;
-  if (st.kind !== "file")
-    throw new FormatError(`Cannot read ${what} ${q(path)}: a ${st.kind}, expected a regular file`, {
-      path,
-    });
-  if (st.size > cap)
-    throw new FormatError(`Cannot read ${what} ${q(path)}: ${st.size} bytes, expected at most ${cap}`, {
-      path,
-      size: st.size,
-      cap,
-    });
-  const bytes = fs.readFile(path);
-  if (bytes.length > cap)
-    throw new FormatError(`Cannot read ${what} ${q(path)}: ${bytes.length} bytes, expected at most ${cap}`, {
-      path,
-      cap,
-    });
-  return { bytes, stat: st };
+/** A regular file of at most `cap` bytes, or undefined when absent (FsRead's checked read). */
+function readCapped(fs: FsRead, path: string, cap: number, what: string): { bytes: Uint8Array } | undefined {
+  const bytes = fs.readFileIfExists(path, cap, what);
+  return bytes === undefined ? undefined : { bytes };
 }
 
 /** A repository `config` is a few lines; it is read before anything is verified, so it is capped. */
@@ -233,7 +211,7 @@ export class OstreeRepo {
       const p = `${this.path}/${c}`;
       const st = this.fs.lstatIfExists(p);
       if (st?.kind !== "file") continue;
-      return this.resolveRefFile(p, st);
+      return this.resolveRefFile(p);
     }
     throw new NotFoundError(
       `Cannot resolve ${q(rev)} in ${q(this.path)}: no such ref, expected one of ${candidates.join(", ")}`,
@@ -252,8 +230,7 @@ export class OstreeRepo {
         const p = `${dir}/${name}`;
         const s = this.fs.lstat(p);
         if (s.kind === "dir") walk(p, `${prefix}${name}/`, depth + 1);
-        else if (s.kind === "file")
-          out.push({ name: `${prefix}${name}`, checksum: this.resolveRefFile(p, s) });
+        else if (s.kind === "file") out.push({ name: `${prefix}${name}`, checksum: this.resolveRefFile(p) });
       }
     };
     walk(`${this.path}/refs/heads`, "", 0);
@@ -266,13 +243,9 @@ export class OstreeRepo {
     return out;
   }
 
-  /** A ref file's checksum; `st` is its lstat (the size is capped before reading). */
-  private resolveRefFile(p: string, st: Stat): string {
-    if (st.size > MAX_REF_FILE)
-      throw new FormatError(`Cannot read ref ${q(p)}: ${st.size} bytes, expected a 64-digit checksum`, {
-        path: p,
-      });
-    const text = utf8.decode(this.fs.readFile(p)).trim();
+  /** A ref file's checksum. */
+  private resolveRefFile(p: string): string {
+    const text = utf8.decode(this.fs.readFile(p, MAX_REF_FILE, "ref")).trim();
     if (!isChecksum(text))
       throw new FormatError(
         `Cannot read ref ${q(p)}: content ${q(text.slice(0, 80))}, expected a 64-digit checksum`,
@@ -390,7 +363,7 @@ export class OstreeRepo {
         `Cannot read content object ${q(path)}: a ${st.kind}, expected a regular file or symlink`,
         { path },
       );
-    const content = this.readContentBytes(path, st);
+    const content = this.readContentBytes(path);
     return { kind: "file", ...own, mode: st.mode, xattrs, size: content.length, content };
   }
 
@@ -414,11 +387,7 @@ export class OstreeRepo {
     validateFileMode(meta.mode, `content object ${q(path)}`);
     const xattrs = canonicalXattrs(meta.xattrs);
     if ((meta.mode & S_IFMT) === S_IFLNK) {
-      if (st.size > MAX_SYMLINK_TARGET)
-        throw new FormatError(
-          `Cannot read content object ${q(path)}: symlink target of ${st.size} bytes, expected at most ${MAX_SYMLINK_TARGET}`,
-        );
-      const b = this.fs.readFile(path).subarray(0, MAX_SYMLINK_TARGET);
+      const b = this.fs.readFile(path, MAX_SYMLINK_TARGET, "symlink content object");
       const nul = b.indexOf(0);
       const target = utf8.decode(nul >= 0 ? b.subarray(0, nul) : b);
       return {
@@ -431,7 +400,7 @@ export class OstreeRepo {
         symlinkTarget: target,
       };
     }
-    const content = this.readContentBytes(path, st);
+    const content = this.readContentBytes(path);
     return {
       kind: "file",
       uid: meta.uid,
@@ -449,12 +418,7 @@ export class OstreeRepo {
       throw new FormatError(`Cannot read content object ${q(path)}: a ${st.kind}, expected a regular file`, {
         path,
       });
-    if (st.size > cap)
-      throw new FormatError(
-        `Cannot read content object ${q(path)}: ${st.size} bytes, expected at most ${cap}`,
-        { path },
-      );
-    const bytes = this.fs.readFile(path);
+    const bytes = this.fs.readFile(path, cap, "content object");
     const { header, rest } = splitLenPrefixed(bytes, `archive object ${q(path)}`);
     const h = decodeZlibFileHeader(header);
     if (h.rdev !== 0)
@@ -489,14 +453,8 @@ export class OstreeRepo {
     return { kind: "file", uid: h.uid, gid: h.gid, mode: h.mode, xattrs, size, content };
   }
 
-  private readContentBytes(path: string, st: Stat): Uint8Array {
-    if (st.size > this.limits.maxContentSize) {
-      throw new FormatError(
-        `Cannot read content object ${q(path)}: ${st.size} bytes, expected at most ${this.limits.maxContentSize}`,
-        { path },
-      );
-    }
-    return this.fs.readFile(path);
+  private readContentBytes(path: string): Uint8Array {
+    return this.fs.readFile(path, this.limits.maxContentSize, "content object");
   }
 
   /** All xattrs of a bare object, sorted, without zero-length values (libglnx get_xattrs_impl). */

@@ -3,6 +3,7 @@
 // typed error is src/sys/errno.ts's job. Buffers passed as U8Array are written in place by the callee
 // (checked under Node and Bun). A `null` pointer argument is passed as a 64-bit zero.
 
+import { constants as fsConstants } from "node:fs";
 import { DataType, load, open as openLibrary } from "ffi-rs";
 
 let opened = false;
@@ -56,6 +57,10 @@ function callArgs(funcName: string, retType: DataType, args: CArg[]): CResult {
 export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const O_CLOEXEC = 0o2000000;
+/** O_NOFOLLOW and O_NONBLOCK differ between architectures (x86_64 O_NOFOLLOW 0o400000, aarch64
+ * 0o100000): taken from the runtime's own <fcntl.h> values. */
+export const O_NOFOLLOW = fsConstants.O_NOFOLLOW;
+export const O_NONBLOCK = fsConstants.O_NONBLOCK;
 /** mount(2) flags, <linux/mount.h> / <sys/mount.h>. */
 export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
