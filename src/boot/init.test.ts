@@ -121,6 +121,8 @@ interface FakeOptions {
   /** Paths that exist in the prepared root (relative to /sysroot). */
   newRoot?: string[];
   failModule?: string;
+  /** More files of the initramfs (e.g. /usr/lib/ostree/prepare-root.conf). */
+  files?: Record<string, string>;
 }
 
 function fakeInit(f: FakeOptions) {
@@ -155,6 +157,7 @@ function fakeInit(f: FakeOptions) {
     "/etc/modules-load": "loop\n# comment\noverlay\n",
     "/proc/uptime": "3.25 5.00\n",
     "/sys/class/block/loop1/size": "0\n",
+    ...f.files,
   };
   const fds = new Map<number, string>();
   const sys: Partial<InitSys> = {
@@ -359,6 +362,39 @@ describe("runInit()", () => {
       "sealroot: prepare-root refused (signature): No valid signature\n",
       "sealroot: rd.shell: starting a shell; the root was NOT switched to\n",
     ]);
+    expect(r.calls.at(-1)).toBe("exec /bin/busybox sh");
+  });
+
+  const SIGNED_CONF = { "/usr/lib/ostree/prepare-root.conf": "[composefs]\nenabled = signed\n" };
+  const shellIgnored =
+    "sealroot: rd.shell ignored: the boot verifies its root and the initramfs's prepare-root.conf has no [sealroot] emergency-shell = yes\n";
+
+  it("powers off despite rd.shell when the initramfs's config requires signatures and does not opt in", () => {
+    const r = boot({ cmdline: "root=/dev/vda rw rd.shell", disks, files: SIGNED_CONF }, () =>
+      refused("signature", "No valid signature"),
+    );
+    expect(r.stop?.how).toBe("poweroff");
+    expect(r.err).toEqual(["sealroot: prepare-root refused (signature): No valid signature\n", shellIgnored]);
+    expect(r.calls.some((c) => c.includes("busybox sh"))).toBe(false);
+  });
+
+  it("powers off despite rd.shell when the unverified command line itself asks for verity", () => {
+    const r = boot({ cmdline: "root=/dev/vda rw rd.shell ot-composefs=signed=/k.pub", disks }, () =>
+      refused("keys", "no key"),
+    );
+    expect(r.stop?.how).toBe("poweroff");
+    expect(r.err.at(-1)).toBe(shellIgnored);
+  });
+
+  it("starts the shell in a signed boot when the initramfs's config says [sealroot] emergency-shell = yes", () => {
+    const files = {
+      "/usr/lib/ostree/prepare-root.conf":
+        "[composefs]\nenabled = signed\n[sealroot]\nemergency-shell = yes\n",
+    };
+    const r = boot({ cmdline: "root=/dev/vda rw rd.shell", disks, files }, () =>
+      refused("signature", "No valid signature"),
+    );
+    expect(r.stop?.how).toBe("exec sh");
     expect(r.calls.at(-1)).toBe("exec /bin/busybox sh");
   });
 

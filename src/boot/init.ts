@@ -4,9 +4,16 @@
 // into the new root and exec busybox switch_root into init=. Every failure ends in failClosed(): the
 // one-line reason on stderr and /dev/kmsg, then a rescue shell (rd.shell) or power-off — never the root.
 
-import { badValue, MAX_CMDLINE_BYTES, splitCmdline } from "../core/cmdline.ts";
+import {
+  type BootCmdline,
+  badValue,
+  MAX_CMDLINE_BYTES,
+  parseCmdline,
+  splitCmdline,
+} from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
 import { messageOf, q, SealrootError, UsageError } from "../core/errors.ts";
+import { emergencyShellRefusal } from "../core/policy.ts";
 import { Reader, toHex, utf8 } from "../formats/bytes.ts";
 import {
   MNT_DETACH,
@@ -173,7 +180,7 @@ export interface InitOptions {
  * Any error, typed or not, takes the fail-closed path.
  */
 export function runInit(sys: InitSys, o: InitOptions): never {
-  let shell = false;
+  let shell: Shell = { asked: false };
   try {
     const t0 = o.now();
     const phase = <T>(name: string, fn: () => T, fields?: (r: T) => Record<string, unknown>): T => {
@@ -199,7 +206,10 @@ export function runInit(sys: InitSys, o: InitOptions): never {
       () => parseInitCmdline(cmdlineText),
       (a) => ({ ...a }),
     );
-    shell = args.shell;
+    // the initramfs's own config (trusted); a broken one fails closed before rd.shell can count
+    const config = readPrepareRootConfig(sys, "/");
+    if (args.shell)
+      shell = { asked: true, refused: emergencyShellRefusal(bootCmdlineOrUndefined(cmdlineText), config) };
     phase(
       "modules",
       () => loadModules(sys, args.modules),
@@ -220,7 +230,7 @@ export function runInit(sys: InitSys, o: InitOptions): never {
     const result = (o.prepare ?? prepareRoot)(sys, {
       sysroot: SYSROOT,
       cmdline: cmdlineText,
-      config: readPrepareRootConfig(sys, "/"),
+      config,
       keyRoot: "/",
       run: "/run",
       mountVar: true,
@@ -260,8 +270,24 @@ export function refusalLine(r: PrepareRootResult): string {
   return `prepare-root refused (${r.failed?.stage ?? "unknown"}): ${r.failed?.reason ?? "refused"}`;
 }
 
-/** Prints the reason, then a shell (rd.shell) or power-off. Never returns and never boots the root. */
-export function failClosed(sys: InitSys, o: InitOptions, e: unknown, shell: boolean): never {
+/** `rd.shell` asked for, and why it is not honoured (`undefined` = it is). */
+export type Shell = { asked: false } | { asked: true; refused: string | undefined };
+
+function bootCmdlineOrUndefined(text: string): BootCmdline | undefined {
+  try {
+    return parseCmdline(text);
+  } catch (e) {
+    if (e instanceof SealrootError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Prints the reason, then a shell (rd.shell, when allowed) or power-off. Never returns and never boots the
+ * root.
+ */
+export function failClosed(sys: InitSys, o: InitOptions, e: unknown, rd: Shell): never {
+  const shell = rd.asked && rd.refused === undefined;
   const reason =
     e instanceof SealrootError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   const line = `sealroot: ${reason}`;
@@ -273,6 +299,7 @@ export function failClosed(sys: InitSys, o: InitOptions, e: unknown, shell: bool
   } catch (k) {
     o.log({ phase: "kmsg", ok: false, ms: 0, error: messageOf(k) });
   }
+  if (rd.asked && rd.refused !== undefined) o.err(`sealroot: rd.shell ignored: ${rd.refused}\n`);
   if (shell) {
     try {
       o.err("sealroot: rd.shell: starting a shell; the root was NOT switched to\n");

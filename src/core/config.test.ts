@@ -59,6 +59,7 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       etcTransient: false,
       rootTransient: false,
       rootTransientRo: false,
+      emergencyShell: false,
     });
     expect(emptyConfig()).toEqual({
       keypath: DEFAULT_KEYPATH,
@@ -66,6 +67,7 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       etcTransient: false,
       rootTransient: false,
       rootTransientRo: false,
+      emergencyShell: false,
     });
   });
 
@@ -82,7 +84,17 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       etcTransient: true,
       rootTransient: true,
       rootTransientRo: true,
+      emergencyShell: false,
     });
+  });
+
+  it("reads sealroot's own [sealroot] emergency-shell as yes/no, true/false or 1/0", () => {
+    expect(parsePrepareRootConfig("[sealroot]\nemergency-shell = yes\n", F).emergencyShell).toBe(true);
+    expect(parsePrepareRootConfig("[sealroot]\nemergency-shell=1\n", F).emergencyShell).toBe(true);
+    expect(parsePrepareRootConfig("[sealroot]\nemergency-shell = no\n", F).emergencyShell).toBe(false);
+    expect(() => parsePrepareRootConfig("[sealroot]\nemergency-shell = maybe\n", F)).toThrow(
+      'Cannot parse "/etc/ostree/prepare-root.conf": [sealroot] emergency-shell = "maybe" (line 2) is not a valid value, expected yes, true, 1, no, false or 0',
+    );
   });
 
   const errors: [string, string][] = [
@@ -162,6 +174,7 @@ describe("readPrepareRootConfig() applies ostree's whole-file replacement", () =
       etcTransient: true,
       rootTransient: false,
       rootTransientRo: false,
+      emergencyShell: false,
     });
   });
 

@@ -34,6 +34,8 @@ export interface PrepareRootConfig {
   rootTransient: boolean;
   /** `[root] transient-ro`. */
   rootTransientRo: boolean;
+  /** `[sealroot] emergency-shell`: `rd.shell` may give a shell after a refusal even when the boot verifies. */
+  emergencyShell: boolean;
 }
 
 const TRISTATE: Record<string, ConfigComposefs> = {
@@ -62,6 +64,29 @@ function bool(kf: KeyFile, group: string, key: string): boolean | undefined {
   }
 }
 
+const YES_NO: Record<string, boolean> = {
+  yes: true,
+  true: true,
+  "1": true,
+  no: false,
+  false: false,
+  "0": false,
+};
+
+/** A key of sealroot's own `[sealroot]` group: yes/true/1 or no/false/0 (ostree's keys keep GLib's rules). */
+function yesNo(kf: KeyFile, group: string, key: string): boolean | undefined {
+  const raw = kf.getValue(group, key);
+  if (raw === undefined) return undefined;
+  const v = YES_NO[asciiStrip(raw)];
+  if (v === undefined) {
+    throw new UsageError(
+      `Cannot parse ${q(kf.name)}: [${group}] ${key} = ${q(raw)} (line ${kf.lineOf(group, key)}) is not a valid value, expected yes, true, 1, no, false or 0`,
+      { path: kf.name, group, key, value: raw },
+    );
+  }
+  return v;
+}
+
 /** Interprets one parsed prepare-root.conf (the keys ostree 2026.4 reads, with ostree's errors). */
 export function interpretConfig(kf: KeyFile): PrepareRootConfig {
   const file = kf.name;
@@ -82,6 +107,7 @@ export function interpretConfig(kf: KeyFile): PrepareRootConfig {
     etcTransient: false,
     rootTransient: transient || transientRo,
     rootTransientRo: transientRo,
+    emergencyShell: false,
   };
 
   const rawEnabled = kf.getValue("composefs", "enabled");
@@ -107,6 +133,7 @@ export function interpretConfig(kf: KeyFile): PrepareRootConfig {
   if (ro !== undefined) cfg.sysrootReadonly = ro;
   // ostree parses [etc] transient only when it mounts /etc; sealroot always parses it (fails earlier).
   cfg.etcTransient = bool(kf, "etc", "transient") ?? false;
+  cfg.emergencyShell = yesNo(kf, "sealroot", "emergency-shell") ?? false;
   return cfg;
 }
 
@@ -118,6 +145,7 @@ export function emptyConfig(): PrepareRootConfig {
     etcTransient: false,
     rootTransient: false,
     rootTransientRo: false,
+    emergencyShell: false,
   };
 }
 

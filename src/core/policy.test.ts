@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseCmdline } from "./cmdline.ts";
 import { DEFAULT_KEYPATH, emptyConfig, type PrepareRootConfig, parsePrepareRootConfig } from "./config.ts";
 import { UsageError } from "./errors.ts";
-import { resolvePolicy, type TrustPolicy } from "./policy.ts";
+import { emergencyShellRefusal, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
 const A = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
 const B = "2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f";
@@ -413,5 +413,34 @@ describe("resolvePolicy() is monotonic: no input removes a condition", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe("emergencyShellRefusal(): rd.shell in a verifying boot needs the initramfs's opt-in", () => {
+  const REFUSED =
+    "the boot verifies its root and the initramfs's prepare-root.conf has no [sealroot] emergency-shell = yes";
+  const cfg = (text: string) => parsePrepareRootConfig(text, CFG);
+  const cases: [string, string | undefined, string | undefined][] = [
+    ["ostree=/ostree/boot.0/x/y/0", undefined, undefined],
+    ["ot-composefs=off", undefined, undefined],
+    ["ot-composefs=on", undefined, undefined],
+    [`ot-composefs=digest=${A}`, undefined, REFUSED],
+    ["ot-composefs=signed=/k.pub", undefined, REFUSED],
+    ["", "[composefs]\nenabled = verity\n", REFUSED],
+    ["", "[composefs]\nenabled = signed\n", REFUSED],
+    ["ot-composefs=off", "[composefs]\nenabled = signed\n", REFUSED],
+    ["", "[composefs]\nenabled = signed\n[sealroot]\nemergency-shell = yes\n", undefined],
+    ["ot-composefs=signed=/k.pub", "[sealroot]\nemergency-shell = true\n", undefined],
+  ];
+  it.each(cases)("%j with config %j", (karg, text, want) => {
+    expect(emergencyShellRefusal(parseCmdline(karg), text === undefined ? emptyConfig() : cfg(text))).toBe(
+      want,
+    );
+  });
+
+  it("counts a command line that does not resolve to a policy as verifying", () => {
+    expect(emergencyShellRefusal(undefined, emptyConfig())).toBe(REFUSED);
+    const contradiction = parseCmdline(`ot-composefs=digest=${A} ot-composefs=digest=${B}`);
+    expect(emergencyShellRefusal(contradiction, emptyConfig())).toBe(REFUSED);
   });
 });

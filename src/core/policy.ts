@@ -5,7 +5,7 @@
 
 import type { BootCmdline, BootTarget, ComposefsKarg } from "./cmdline.ts";
 import { DEFAULT_KEYPATH, type PrepareRootConfig } from "./config.ts";
-import { q, UsageError } from "./errors.ts";
+import { q, SealrootError, UsageError } from "./errors.ts";
 
 export type ComposefsMode = "off" | "maybe" | "on";
 
@@ -269,4 +269,30 @@ export function resolvePolicy(cmdline: BootCmdline, config: PrepareRootConfig): 
   if (cmdline.target) policy.target = cmdline.target;
   if (expectedDigest) policy.expectedDigest = expectedDigest;
   return policy;
+}
+
+/**
+ * Whether `rd.shell` (from the kernel command line, which nothing verifies) may open a root shell after a
+ * refusal: always when the boot verifies nothing; in a verifying boot (a key set, an expected digest or
+ * verity required) only when the initramfs's own config opts in with `[sealroot] emergency-shell = yes`.
+ * A command line that does not even resolve to a policy counts as verifying. `undefined` = allowed,
+ * else why not.
+ */
+export function emergencyShellRefusal(
+  cmdline: BootCmdline | undefined,
+  config: PrepareRootConfig,
+): string | undefined {
+  if (config.emergencyShell) return undefined;
+  let verifying = true;
+  if (cmdline !== undefined) {
+    try {
+      const p = resolvePolicy(cmdline, config);
+      verifying = p.verityRequired || p.keySets.length > 0 || p.expectedDigest !== undefined;
+    } catch (e) {
+      if (!(e instanceof SealrootError)) throw e;
+    }
+  }
+  return verifying
+    ? "the boot verifies its root and the initramfs's prepare-root.conf has no [sealroot] emergency-shell = yes"
+    : undefined;
 }
