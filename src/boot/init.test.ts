@@ -335,7 +335,8 @@ describe("runInit()", () => {
   });
 
   it("prints a refusal once on stderr and /dev/kmsg and powers off, without switching root", () => {
-    const reason = 'Composefs image "/sysroot/x/.ostree.cfs" has fs-verity digest 42, expected e9 (signed)';
+    const reason =
+      'Cannot verify composefs image "/sysroot/x/.ostree.cfs": fs-verity digest 42, expected e9 (signed)';
     const r = boot({ cmdline: "root=/dev/vda rw", disks, newRoot: ["/sbin/init"] }, () =>
       refused("image", reason),
     );

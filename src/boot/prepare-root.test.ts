@@ -477,7 +477,7 @@ interface FailCase extends Run {
 }
 
 const INJECTED = (call: string, errno: string) => `Cannot ${call}: ${errno} (injected fault)`;
-const NO_SIGNATURE = `Commit ${COMMIT2} is not signed by a key in "${KEYFILE}": `;
+const NO_SIGNATURE = `Cannot verify commit ${COMMIT2} with the keys in "${KEYFILE}": `;
 
 const FAILS: FailCase[] = [
   {
@@ -488,7 +488,7 @@ const FAILS: FailCase[] = [
     calls: [],
     failed: {
       stage: "signature",
-      reason: `${NO_SIGNATURE}none of 1 signature verifies with the trusted key`,
+      reason: `${NO_SIGNATURE}none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them`,
     },
   },
   {
@@ -517,7 +517,7 @@ const FAILS: FailCase[] = [
     calls: [...SETUP_COMPOSEFS, ...OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
     failed: {
       stage: "image",
-      reason: `Composefs image "${CFS}" has fs-verity digest ${CFS_DIGEST}, expected ${OTHER_DIGEST} (karg ot-composefs=digest=${OTHER_DIGEST})`,
+      reason: `Cannot verify composefs image "${CFS}": fs-verity digest ${CFS_DIGEST}, expected ${OTHER_DIGEST} (karg ot-composefs=digest=${OTHER_DIGEST})`,
     },
   },
   {

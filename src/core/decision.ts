@@ -223,7 +223,7 @@ export function decideTrust(inp: TrustInputs): Trust {
       refuse(
         d,
         "signature",
-        `Commit ${deployment.commit} is not signed by a key in ${q(set.path)}: ${verdict.reason}${none}`,
+        `Cannot verify commit ${deployment.commit} with the keys in ${q(set.path)}: ${verdict.reason}${none}, expected an ed25519 signature by one of them`,
       );
       return trust;
     }
@@ -327,7 +327,7 @@ export function imageDigestProblem(
   }
   for (const e of expected) {
     if (e.hex !== digestHex) {
-      return `Composefs image ${q(path)} has fs-verity digest ${digestHex}, expected ${e.hex} (${e.source})`;
+      return `Cannot verify composefs image ${q(path)}: fs-verity digest ${digestHex}, expected ${e.hex} (${e.source})`;
     }
   }
   return undefined;

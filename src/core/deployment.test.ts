@@ -91,7 +91,7 @@ describe("resolveDeployment() on the conformance sysroot", () => {
 
   it("refuses a boot entry path that is a directory, as ostree does", () => {
     expect(() => resolveDeployment(realFs, sysroot, `/ostree/deploy/refos/deploy/${C2}.0`)).toThrow(
-      `Cannot resolve ostree target "/ostree/deploy/refos/deploy/${C2}.0": "${sysroot}/ostree/deploy/refos/deploy/${C2}.0" is a dir, expected a symbolic link (as ostree requires)`,
+      `Cannot resolve ostree target "/ostree/deploy/refos/deploy/${C2}.0": "${sysroot}/ostree/deploy/refos/deploy/${C2}.0" is a directory, expected a symbolic link (as ostree requires)`,
     );
   });
 
@@ -233,7 +233,7 @@ describe("resolveDeployment() over a fake FsRead", () => {
       "a boot entry that is a regular file",
       { "/sysroot/ostree/boot.1.0/os/abc/9": { file: "" } },
       "/ostree/boot.1/os/abc/9",
-      'Cannot resolve ostree target "/ostree/boot.1/os/abc/9": "/sysroot/ostree/boot.1.0/os/abc/9" is a file, expected a symbolic link (as ostree requires)',
+      'Cannot resolve ostree target "/ostree/boot.1/os/abc/9": "/sysroot/ostree/boot.1.0/os/abc/9" is a regular file, expected a symbolic link (as ostree requires)',
     ],
     [
       "a trailing slash (ostree's lstat would see the directory)",
@@ -251,7 +251,7 @@ describe("resolveDeployment() over a fake FsRead", () => {
       "a link to a file",
       { "/sysroot/ostree/f": { file: "" }, "/sysroot/ostree/boot.1.0/os/abc/9": link("../../../f") },
       "/ostree/boot.1/os/abc/9",
-      'Cannot resolve ostree target "/ostree/boot.1/os/abc/9": "/sysroot/ostree/f" is a file, expected a directory',
+      'Cannot resolve ostree target "/ostree/boot.1/os/abc/9": "/sysroot/ostree/f" is a regular file, expected a directory',
     ],
     [
       "a link to a directory outside ostree/deploy",

@@ -5,7 +5,7 @@
 
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { IntegrityError, NotFoundError, q, UsageError } from "./errors.ts";
-import type { FsRead } from "./fs.ts";
+import { type FsRead, kindName } from "./fs.ts";
 
 /** Linux's MAXSYMLINKS: the kernel gives ELOOP after this many links in one lookup. */
 export const MAX_SYMLINK_HOPS = 40;
@@ -85,12 +85,7 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
   if (!rootStat)
     throw new NotFoundError(`Cannot find sysroot ${q(root || "/")}: it does not exist, expected a directory`);
   if (rootStat.kind !== "dir") {
-    throw refuse(
-      target,
-      `sysroot ${q(root || "/")} is a ${rootStat.kind}, expected a directory`,
-      "a directory",
-      "sysroot",
-    );
+    throw refuse(target, `sysroot ${q(root || "/")} is ${kindName(rootStat.kind)}`, "a directory", "sysroot");
   }
 
   // ostree lstat()s "<sysroot>/<target>": a trailing "/", "." or ".." makes that a directory, not a link.
@@ -133,7 +128,7 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
     if (bootLink && st.kind !== "symlink") {
       throw refuse(
         target,
-        `${q(path)} is a ${st.kind}`,
+        `${q(path)} is ${kindName(st.kind)}`,
         "a symbolic link (as ostree requires)",
         "not-symlink",
         { path },
@@ -174,7 +169,7 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
       continue;
     }
     if (st.kind !== "dir") {
-      throw refuse(target, `${q(path)} is a ${st.kind}`, "a directory", "not-directory", { path });
+      throw refuse(target, `${q(path)} is ${kindName(st.kind)}`, "a directory", "not-directory", { path });
     }
     resolved.push(name);
   }

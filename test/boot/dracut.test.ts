@@ -35,8 +35,9 @@ const BASE_KARGS = `root=LABEL=root rw ${PROBE_KARGS}`;
 const KEY = join(OSTREE, "keys/ed25519.pub");
 const OTHER_KEY = join(OSTREE, "keys/ed25519-other.pub");
 const REASON =
-  `sealroot: prepare-root refused (signature): Commit ${C2} is not signed by a key in ` +
-  '"/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key';
+  `sealroot: prepare-root refused (signature): Cannot verify commit ${C2} with the keys in ` +
+  '"/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key' +
+  ", expected an ed25519 signature by one of them";
 /** /proc/mounts under /sysroot after the unsigned boot; without systemd sealroot also binds /var. */
 const MOUNTS: Record<DracutKind, string[]> = {
   systemd: [

@@ -219,7 +219,7 @@ describe.skipIf(available !== true || !existsSync(BIN) || !haveOstree)(
       const r = verify(os.sysroot, bootArgs(build(os, v)), build(os, k));
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(
-        `sealroot: refused (signature): Commit ${build(os, v).commit} is not signed by a key in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key\n`,
+        `sealroot: refused (signature): Cannot verify commit ${build(os, v).commit} with the keys in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them\n`,
       );
     });
 
@@ -279,26 +279,26 @@ describe.skipIf(available !== true || !existsSync(BIN) || !haveOstree)(
     // What the offline predictor says of each variant's default entry with the newer build's key.
     it.each<[string, number, (os: TestOsManifest) => string]>([
       ["good", 0, () => "would boot deployment "],
-      ["cfs-flipped", 1, () => "sealroot: refused (image): Composefs image "],
+      ["cfs-flipped", 1, () => "sealroot: refused (image): Cannot verify composefs image "],
       [
         "sig-corrupt",
         1,
         (os) =>
-          `sealroot: refused (signature): Commit ${newest(os).commit} is not signed by a key in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key\n`,
+          `sealroot: refused (signature): Cannot verify commit ${newest(os).commit} with the keys in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them\n`,
       ],
       [
         "sig-other",
         1,
         (os) =>
-          `sealroot: refused (signature): Commit ${newest(os).commit} is not signed by a key in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key\n`,
+          `sealroot: refused (signature): Cannot verify commit ${newest(os).commit} with the keys in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them\n`,
       ],
       [
         "sig-truncated",
         1,
         (os) =>
-          `sealroot: refused (signature): Commit ${newest(os).commit} is not signed by a key in "/etc/ostree/initramfs-root-binding.key": no ostree.sign.ed25519 signatures in the commit's detached metadata\n`,
+          `sealroot: refused (signature): Cannot verify commit ${newest(os).commit} with the keys in "/etc/ostree/initramfs-root-binding.key": no ostree.sign.ed25519 signatures in the commit's detached metadata, expected an ed25519 signature by one of them\n`,
       ],
-      ["digest-wrong", 1, () => "sealroot: refused (image): Composefs image "],
+      ["digest-wrong", 1, () => "sealroot: refused (image): Cannot verify composefs image "],
       ["cfs-missing", 1, () => "sealroot: refused (image): Cannot find composefs image "],
       // fs-verity and object contents are the kernel's to check: offline these look bootable
       ["cfs-noverity", 0, () => "would boot deployment "],

@@ -107,7 +107,7 @@ describe("sealroot verify refuses", () => {
     expect(r.stderr).toBe(
       line(
         "signature",
-        `Commit ${C2} is not signed by a key in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key`,
+        `Cannot verify commit ${C2} with the keys in "/etc/ostree/initramfs-root-binding.key": none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them`,
       ),
     );
   });
@@ -119,7 +119,7 @@ describe("sealroot verify refuses", () => {
     expect(r.stderr).toBe(
       line(
         "image",
-        `Composefs image "${deployDir(sysroot, C2)}/.ostree.cfs" has fs-verity digest ${DIGEST0}, expected ${wrong} (karg ot-composefs=digest=${wrong})`,
+        `Cannot verify composefs image "${deployDir(sysroot, C2)}/.ostree.cfs": fs-verity digest ${DIGEST0}, expected ${wrong} (karg ot-composefs=digest=${wrong})`,
       ),
     );
   });
@@ -134,7 +134,7 @@ describe("sealroot verify refuses", () => {
       const r = verify(sys, cmdline, root);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(
-        /^sealroot: refused \(image\): Composefs image ".*" has fs-verity digest 4237f161[0-9a-f]+, expected e914e932/,
+        /^sealroot: refused \(image\): Cannot verify composefs image ".*": fs-verity digest 4237f161[0-9a-f]+, expected e914e932/,
       );
     }
   });
@@ -157,7 +157,7 @@ describe("sealroot verify refuses", () => {
       expect(r.stderr).toBe(
         line(
           stage,
-          `Commit ${C2} is not signed by a key in "/etc/ostree/initramfs-root-binding.key": ${why}`,
+          `Cannot verify commit ${C2} with the keys in "/etc/ostree/initramfs-root-binding.key": ${why}, expected an ed25519 signature by one of them`,
         ),
       );
     });
@@ -169,7 +169,7 @@ describe("sealroot verify refuses", () => {
     expect(r.stderr).toBe(
       line(
         "image",
-        `Composefs image "${deployDir(sysroot, C1)}/.ostree.cfs" has fs-verity digest 2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f, expected 118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc (signed ostree.composefs.digest.v0 (keys /etc/ostree/initramfs-root-binding.key))`,
+        `Cannot verify composefs image "${deployDir(sysroot, C1)}/.ostree.cfs": fs-verity digest 2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f, expected 118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc (signed ostree.composefs.digest.v0 (keys /etc/ostree/initramfs-root-binding.key))`,
       ),
     );
   });

@@ -447,7 +447,7 @@ describe.skipIf(why !== undefined)(
       }
 
       const notSigned = (keypath: string, why: string) =>
-        `sealroot: prepare-root refused (signature): Commit ${COMMIT2} is not signed by a key in "${keypath}": ${why}\n`;
+        `sealroot: prepare-root refused (signature): Cannot verify commit ${COMMIT2} with the keys in "${keypath}": ${why}, expected an ed25519 signature by one of them\n`;
       const NONE_VERIFIES = "none of 1 signature verifies with the trusted key";
       const NO_SIGNATURES = "no ostree.sign.ed25519 signatures in the commit's detached metadata";
 

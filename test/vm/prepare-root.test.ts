@@ -394,21 +394,27 @@ describe.skipIf(available !== true || !existsSync(BIN))(
 
     const image = (commit: string) => `"/sysroot/ostree/deploy/refos/deploy/${commit}.0/.ostree.cfs"`;
     const signedBy = "signed ostree.composefs.digest.v0 (keys /etc/ostree/initramfs-root-binding.key)";
-    const notSigned = `Commit ${C2} is not signed by a key in "/etc/ostree/initramfs-root-binding.key"`;
+    const notSigned = `Cannot verify commit ${C2} with the keys in "/etc/ostree/initramfs-root-binding.key"`;
     it.each<[string, string]>([
       [
         "cfs_flipped",
-        `(image): Composefs image ${image(C2)} has fs-verity digest ${FLIPPED_DIGEST}, expected ${C2_DIGEST} (${signedBy})`,
+        `(image): Cannot verify composefs image ${image(C2)}: fs-verity digest ${FLIPPED_DIGEST}, expected ${C2_DIGEST} (${signedBy})`,
       ],
-      ["sig_corrupt", `(signature): ${notSigned}: none of 1 signature verifies with the trusted key`],
-      ["sig_other", `(signature): ${notSigned}: none of 1 signature verifies with the trusted key`],
+      [
+        "sig_corrupt",
+        `(signature): ${notSigned}: none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them`,
+      ],
+      [
+        "sig_other",
+        `(signature): ${notSigned}: none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them`,
+      ],
       [
         "sig_truncated",
-        `(signature): ${notSigned}: no ostree.sign.ed25519 signatures in the commit's detached metadata`,
+        `(signature): ${notSigned}: no ostree.sign.ed25519 signatures in the commit's detached metadata, expected an ed25519 signature by one of them`,
       ],
       [
         "signed_digest_wrong",
-        `(image): Composefs image ${image(C1)} has fs-verity digest ${C1_IMAGE_DIGEST}, expected ${C1_SIGNED_DIGEST} (${signedBy})`,
+        `(image): Cannot verify composefs image ${image(C1)}: fs-verity digest ${C1_IMAGE_DIGEST}, expected ${C1_SIGNED_DIGEST} (${signedBy})`,
       ],
       [
         "cfs_missing",
@@ -420,7 +426,7 @@ describe.skipIf(available !== true || !existsSync(BIN))(
       ],
       [
         "karg_digest_wrong",
-        `(image): Composefs image ${image(C2)} has fs-verity digest ${C2_DIGEST}, expected ${WRONG_DIGEST} (karg ot-composefs=digest=${WRONG_DIGEST})`,
+        `(image): Cannot verify composefs image ${image(C2)}: fs-verity digest ${C2_DIGEST}, expected ${WRONG_DIGEST} (karg ot-composefs=digest=${WRONG_DIGEST})`,
       ],
     ])("%s: refused with exit 1 and its one-line reason, nothing left mounted or in /run", (name, reason) => {
       expect(batch.markers[`case_${name}`]).toBe("rc=1 mounts=0 run=");

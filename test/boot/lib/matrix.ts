@@ -56,9 +56,9 @@ const boot = (version: number, root: RootKind, unreadable?: string[]): Expected 
   unreadable ? { outcome: "boot", version, root, unreadable } : { outcome: "boot", version, root };
 const refuse = (stage: string, reason: RegExp): Expected => ({ outcome: "refuse", stage, reason });
 const notSigned = (commit: string) =>
-  new RegExp(`^Commit ${commit} is not signed by a key in "/etc/ostree/initramfs-root-binding\\.key": `);
+  new RegExp(`^Cannot verify commit ${commit} with the keys in "/etc/ostree/initramfs-root-binding\\.key": `);
 const IMAGE_DIGEST =
-  /^Composefs image "[^"]+\/\.ostree\.cfs" has fs-verity digest [0-9a-f]{64}, expected [0-9a-f]{64} /;
+  /^Cannot verify composefs image "[^"]+\/\.ostree\.cfs": fs-verity digest [0-9a-f]{64}, expected [0-9a-f]{64} /;
 
 /** Every scenario, in run order; each kind runs them all. */
 export const SCENARIOS: Scenario[] = [
