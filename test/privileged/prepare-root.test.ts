@@ -4,6 +4,7 @@
 // sysroot ro, the stateroot var rw, var rw), the reference's /run records, and commit 2's files through
 // SYSROOT; a refusal must name its stage and reason in one stderr line and leave SYSROOT and /run as they were.
 
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -473,6 +474,64 @@ describe.skipIf(why !== undefined)(
           expectUnchanged(run.r);
         },
       );
+
+      // issue 11: a hostile physical root is refused before anything is mounted, and in under a second
+      it("a FIFO as the repository config (read for the legacy readonly fallback) is refused, not waited on", () => {
+        const c = freshCopy();
+        const config = join(c.copy, "ostree/repo/config");
+        rmSync(config);
+        execFileSync("mkfifo", [config]);
+        const t0 = performance.now();
+        const run = boot(c, { exec: cli(`${BASE_CMDLINE} ot-composefs=off`) });
+        expect(performance.now() - t0).toBeLessThan(30_000);
+        expect(run.r.outcome).toMatchObject({ ok: false, exit: 1 });
+        expect(run.r.outcome.stderr).toBe(
+          `sealroot: prepare-root refused (setup): Cannot read repository config "${c.phys}/ostree/repo/config": a FIFO, expected a regular file\n`,
+        );
+        expectUnchanged(run.r);
+      });
+
+      it.each([
+        ["etc", "the deployment's /etc", `${DEPLOY_C2}/etc`],
+        ["var", "the stateroot's /var", "ostree/deploy/refos/var"],
+      ])(
+        "%s -> / is refused at the target stage instead of binding the initramfs's root",
+        (_n, role, rel) => {
+          const c = freshCopy();
+          rmSync(join(c.copy, rel), { recursive: true });
+          symlinkSync("/", join(c.copy, rel));
+          const run = boot(c, { exec: cli(`${BASE_CMDLINE} ot-composefs=on`) });
+          expect(run.r.outcome).toMatchObject({ ok: false, exit: 1 });
+          expect(run.r.outcome.stderr).toBe(
+            `sealroot: prepare-root refused (target): Cannot bind ${role} from "${c.phys}/${rel}": a symbolic link, expected a directory inside the physical root\n`,
+          );
+          expect(phasesLogged(run.r.outcome.stdout)).toEqual(["decide"]);
+          expectUnchanged(run.r);
+        },
+      );
+
+      it("a composefs image that is a FIFO is named as one and not opened", () => {
+        const c = freshCopy();
+        rmSync(join(c.copy, DEPLOY_C2, ".ostree.cfs"));
+        execFileSync("mkfifo", [join(c.copy, DEPLOY_C2, ".ostree.cfs")]);
+        const run = boot(c, { exec: cli(`${BASE_CMDLINE} ot-composefs=on`) });
+        expect(run.r.outcome).toMatchObject({ ok: false, exit: 1 });
+        expect(run.r.outcome.stderr).toBe(
+          `sealroot: prepare-root refused (image): Cannot read composefs image "${image(c)}": a FIFO, expected a regular file\n`,
+        );
+        expectUnchanged(run.r);
+      });
+
+      it("ot-signed= naming a key inside SYSROOT is refused at the keys stage", () => {
+        const c = freshCopy();
+        copyFileSync(join(KEYS, "ed25519.pub"), join(c.copy, "planted.pub"));
+        const run = boot(c, { exec: cli(`${BASE_CMDLINE} ot-signed=${c.phys}/planted.pub`) });
+        expect(run.r.outcome).toMatchObject({ ok: false, exit: 1 });
+        expect(run.r.outcome.stderr).toBe(
+          `sealroot: prepare-root refused (keys): Cannot use public key file "${c.phys}/planted.pub": it resolves to "${c.phys}/planted.pub" inside the physical root "${c.phys}", which is what it is to verify, expected a key file in the initramfs\n`,
+        );
+        expectUnchanged(run.r);
+      });
 
       it.each([
         ["the primary key and the good commitmeta", "ed25519.pub", undefined],
