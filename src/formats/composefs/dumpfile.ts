@@ -582,6 +582,37 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
   }
 }
 
+/**
+ * The line number of the entry at `path` (as the writer names entries: "/" or "/a/b", bytes shown as
+ * UTF-8) in a dumpfile that parsed, for pointing a writer's refusal at its line. Undefined when no line,
+ * or more than one, names that path.
+ */
+export function dumpfileLineOf(input: Uint8Array, path: string): number | undefined {
+  let found: number | undefined;
+  let lineNo = 0;
+  for (let pos = 0; pos < input.length; ) {
+    lineNo++;
+    let end = input.indexOf(NL, pos);
+    if (end < 0) end = input.length;
+    let sp = input.indexOf(SP, pos);
+    if (sp < 0 || sp > end) sp = end;
+    const field = input.subarray(pos, sp);
+    pos = end + 1;
+    let shown: string;
+    try {
+      const parts = components(cString(unescapeField("PATH", field)));
+      shown = `/${parts.map(showBytes).join("/")}`;
+    } catch (e) {
+      if (e instanceof FieldError) continue; // not an entry line of a parsed file: nothing to point at
+      throw e;
+    }
+    if (shown !== path) continue;
+    if (found !== undefined) return undefined;
+    found = lineNo;
+  }
+  return found;
+}
+
 /** Convenience for tests and tools: parse UTF-8 text. */
 export function parseDumpfileText(text: string, opts: ParseOptions = {}): Inode {
   return parseDumpfile(utf8.encode(text), opts);
