@@ -1,5 +1,6 @@
 // Dumpfiles at and around libcomposefs 1.0.8's per-inode xattr limits, for the pinned-digest test
-// (test/unit/composefs-xattr-limit.test.ts). Two limits meet here: the dumpfile parser caps an inode's
+// (test/unit/composefs-xattr-limit.test.ts) and the differential test against the real mkcomposefs
+// (test/unit/mkcomposefs-differential.test.ts). Two limits meet here: the dumpfile parser caps an inode's
 // own xattrs at 32767 budget bytes (12 + Σ(7 + key + value)); the writer works on a copy of the tree whose
 // budget restarts at 0, so the overlay xattrs it adds are counted only among themselves, and replacing an
 // own xattr of the same name subtracts from that 0 (a size_t that wraps: ERANGE unless the add brings it back).

@@ -2,6 +2,7 @@
 // case in each format version gives the image whose sha256 the real mkcomposefs 1.0.8 wrote for it, or the
 // refusal where mkcomposefs refuses (exit 1), with the message naming what to change. The parser holds an
 // inode's own xattrs to 32767 budget bytes; the overlay xattrs the writer adds do not count against them.
+// The same cases run live against the reference binary in mkcomposefs-differential.test.ts.
 
 import { describe, expect, it } from "vitest";
 import { FormatError } from "../../src/core/errors.ts";
