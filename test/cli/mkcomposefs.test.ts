@@ -252,6 +252,21 @@ describe("sealroot mkcomposefs rejects every should-fail dumpfile", () => {
     expect(readdirSync(dir)).toEqual(["in.dump"]);
   });
 
+  it("refuses a hardlink line whose target is a directory (a deliberate difference: mkcomposefs writes it)", () => {
+    const dir = scratch();
+    writeFileSync(
+      join(dir, "in.dump"),
+      "/ 0 40755 2 0 0 0 0.0 - - -\n/d 0 40755 2 0 0 0 0.0 - - -\n/l 0 @100644 1 0 0 0 0.0 /d - -\n",
+    );
+    const r = mk(["--from-file", "in.dump", "out.cfs"], { cwd: dir });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 1,
+      stderr:
+        'sealroot: Cannot parse "in.dump" line 3, field PAYLOAD: "/d" is a directory, expected a non-directory\n',
+    });
+    expect(readdirSync(dir)).toEqual(["in.dump"]);
+  });
+
   it("leaves an existing IMAGE untouched when it fails", () => {
     const out = join(scratch(), "keep.cfs");
     writeFileSync(out, "previous image");

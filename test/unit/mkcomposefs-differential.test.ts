@@ -3,7 +3,8 @@
 // default range: the xattr boundary cases (test/helpers/xattr-boundary.ts), seeded random dumpfiles aimed
 // at the xattr budgets (own xattrs near 32767, names the overlay rewrite escapes or replaces, whiteouts
 // under directories with xattrs) and seeded random trees (test/helpers/random-tree.ts) printed as
-// dumpfiles. Skips only when the reference binary is absent (test/helpers/reference-mkcomposefs.ts).
+// dumpfiles; and the inputs it accepts that sealroot refuses on purpose. Skips only when the reference
+// binary is absent (test/helpers/reference-mkcomposefs.ts).
 
 import { createHash } from "node:crypto";
 import fc from "fast-check";
@@ -82,6 +83,58 @@ describe.skipIf(missing !== undefined)(
         { seed: 424243, numRuns: 100 },
       );
       expect(seen).toEqual({ accepted: 96, parser: 4, writer: 0 });
+    });
+  },
+);
+
+/** Lines mkcomposefs 1.0.8 turns into an image and sealroot refuses on purpose (README.md, "mkcomposefs"). */
+const DELIBERATE: [string, string, string][] = [
+  [
+    "a hardlink to a directory",
+    "/d 0 40755 2 0 0 0 0.0 - - -\n/l 0 @100644 1 0 0 0 0.0 /d - -",
+    'line 3, field PAYLOAD: "/d" is a directory, expected a non-directory',
+  ],
+  [
+    "a hardlink to the root",
+    "/l 0 @100644 1 0 0 0 0.0 / - -",
+    'line 2, field PAYLOAD: "/" is a directory, expected a non-directory',
+  ],
+  [
+    "a digest that is not hex",
+    `/f 1 100644 1 0 0 0 0.0 p - ${"g".repeat(64)}`,
+    `line 2, field DIGEST: "${"g".repeat(64)}" is not hex, expected 64 hex digits`,
+  ],
+  [
+    "a short digest",
+    "/f 1 100644 1 0 0 0 0.0 p - 0123",
+    'line 2, field DIGEST: "0123" is 4 characters, expected 64 hex digits',
+  ],
+  [
+    "an unparsable GID after a non-zero UID",
+    "/f 1 100644 1 5 x 0 0.0 p - -",
+    'line 2, field GID: "x" is not a decimal integer, expected digits only',
+  ],
+  [
+    "an unparsable RDEV after a non-zero UID",
+    "/f 0 20644 1 5 0 y 0.0 - - -",
+    'line 2, field RDEV: "y" is not a decimal integer, expected digits only',
+  ],
+];
+
+describe.skipIf(missing !== undefined)(
+  `sealroot refuses on purpose what mkcomposefs 1.0.8 writes wrongly${missing ? ` (skipped: ${missing})` : ""}`,
+  () => {
+    it.each(DELIBERATE)("%s", (_, lines, where) => {
+      const dump = `${ROOT_LINE}\n${lines}\n`;
+      expect(runReference([], dump).code).toBe(0);
+      let message = "accepted";
+      try {
+        parseDumpfile(utf8.encode(dump), { path: "in.dump" });
+      } catch (e) {
+        if (!(e instanceof FormatError)) throw e;
+        message = e.message;
+      }
+      expect(message).toBe(`Cannot parse "in.dump" ${where}`);
     });
   },
 );

@@ -1,7 +1,8 @@
 // Parser for the composefs-dump(5) text format into a composefs tree, accepting exactly what
 // `mkcomposefs --from-file` of libcomposefs 1.0.8 accepts (lenient by default, CFS_PARSE_STRICT-like with
-// `strict`), except inputs for which mkcomposefs's output is undefined or silently wrong (a digest that is
-// not hex, an unparsable GID/RDEV, a hardlink cycle or a hardlink to a directory): those are rejected.
+// `strict`), except inputs for which mkcomposefs's output is undefined or silently wrong (a digest whose
+// first 64 characters are not all hex, an unparsable GID/RDEV after a non-zero UID, a hardlink to a
+// directory): those are rejected, deliberately (README.md, "mkcomposefs"). A hardlink cycle both reject.
 // Every error is a FormatError naming the line and field. The printer lives in dump-print.ts. Pure.
 
 import { FormatError, q } from "../../core/errors.ts";
