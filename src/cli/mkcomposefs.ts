@@ -6,7 +6,7 @@
 
 import { FormatError, q, SealrootError, UsageError } from "../core/errors.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
-import { parseDumpfile } from "../formats/composefs/dumpfile.ts";
+import { dumpfileLineOf, parseDumpfile } from "../formats/composefs/dumpfile.ts";
 import type { Inode } from "../formats/composefs/tree.ts";
 import { writeErofs } from "../formats/erofs/write.ts";
 import {
@@ -286,6 +286,27 @@ export function treeFromDirectory(
   return root;
 }
 
+/**
+ * A writer's refusal of an entry, pointed at the dumpfile line of that entry (and the field, when the
+ * writer names one): `Cannot write composefs image for "/d" ("x.dump" line 3, field XATTR): …`.
+ */
+function atDumpfileLine(e: FormatError, dumpfile: { name: string; bytes: Uint8Array }): FormatError {
+  const path = e.data.path;
+  if (typeof path !== "string") return e;
+  const prefix = `Cannot write composefs image for ${q(path)}`;
+  const line = dumpfileLineOf(dumpfile.bytes, path);
+  if (line === undefined || !e.message.startsWith(prefix)) return e;
+  const field = typeof e.data.field === "string" ? `, field ${e.data.field}` : "";
+  const where = `${prefix} (${q(dumpfile.name)} line ${line}${field})`;
+  return new FormatError(
+    `${where}${e.message.slice(prefix.length)}`,
+    { ...e.data, line, input: dumpfile.name },
+    {
+      cause: e,
+    },
+  );
+}
+
 /** Runs mkcomposefs with its own argument vector; `prog` prefixes error lines. Returns the exit code. */
 export function runMkcomposefs(
   args: readonly string[],
@@ -303,15 +324,22 @@ export function runMkcomposefs(
       throw new UsageError("Cannot write the image to stdout: it is a terminal, expected a file or a pipe");
     }
     let tree: Inode;
+    let dumpfile: { name: string; bytes: Uint8Array } | undefined;
     if (a.fromFile) {
       const name = a.source === "-" ? "<stdin>" : a.source;
       const bytes =
         a.source === "-" ? readStdin() : readArgFile(realFs, a.source, MAX_DUMPFILE_BYTES, "dumpfile");
       tree = parseDumpfile(bytes, { strict: env.CFS_PARSE_STRICT !== undefined, path: name });
+      dumpfile = { name, bytes };
     } else {
       tree = treeFromDirectory(a);
     }
-    const image = writeErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });
+    let image: Uint8Array;
+    try {
+      image = writeErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });
+    } catch (e) {
+      throw dumpfile !== undefined && e instanceof FormatError ? atDumpfileLine(e, dumpfile) : e;
+    }
     if (a.image === "-") writeStdout(image);
     else if (a.image !== undefined) writeImage(a.image, image);
     if (a.printDigest) ctx.out(`${toHex(fsverityDigest(image))}\n`);

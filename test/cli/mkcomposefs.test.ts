@@ -26,6 +26,7 @@ import { writeErofs } from "../../src/formats/erofs/write.ts";
 import { fsverityDigest } from "../../src/verify/fsverity.ts";
 import { BIN } from "../helpers/cli.ts";
 import { COMPOSEFS, composefsExpected, ROOT } from "../helpers/fixtures.ts";
+import { BOUNDARY_CASES } from "../helpers/xattr-boundary.ts";
 
 interface StoreObject {
   path: string;
@@ -232,6 +233,38 @@ describe("sealroot mkcomposefs rejects every should-fail dumpfile", () => {
     const [line, field] = WHERE[name]!;
     if (line !== null) expect(r.stderr).toContain(`Cannot parse "${c.input}" line ${line}, field ${field}: `);
     expect(readdirSync(dir)).toEqual([]); // mkcomposefs leaves a 0-byte file here
+  });
+
+  it.each([
+    [
+      "whiteout-own-escaped-whiteout",
+      'Cannot write composefs image for "/w" ("in.dump" line 2, field XATTR): replacing its xattr "trusted.overlay.overlay.whiteout" (written as "trusted.overlay.whiteout") of 3 bytes takes the writer\'s xattr budget below 0, which libcomposefs 1.0.8 refuses (ERANGE), expected a value of at most 0 bytes',
+    ],
+    [
+      "whiteout-parent-own-user-opaque-109",
+      'Cannot write composefs image for "/d" ("in.dump" line 2, field XATTR): replacing its xattr "user.overlay.opaque" of 109 bytes takes the writer\'s xattr budget below 0, which libcomposefs 1.0.8 refuses (ERANGE), expected a value of at most 108 bytes',
+    ],
+  ])("refuses %s as mkcomposefs's writer does (ERANGE), naming file, line and field", (name, message) => {
+    const dir = scratch();
+    writeFileSync(join(dir, "in.dump"), BOUNDARY_CASES.find((c) => c.name === name)!.dump);
+    const r = mk(["--from-file", "in.dump", "out.cfs"], { cwd: dir });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 1, stderr: `sealroot: ${message}\n` });
+    expect(readdirSync(dir)).toEqual(["in.dump"]);
+  });
+
+  it("refuses a hardlink line whose target is a directory (a deliberate difference: mkcomposefs writes it)", () => {
+    const dir = scratch();
+    writeFileSync(
+      join(dir, "in.dump"),
+      "/ 0 40755 2 0 0 0 0.0 - - -\n/d 0 40755 2 0 0 0 0.0 - - -\n/l 0 @100644 1 0 0 0 0.0 /d - -\n",
+    );
+    const r = mk(["--from-file", "in.dump", "out.cfs"], { cwd: dir });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 1,
+      stderr:
+        'sealroot: Cannot parse "in.dump" line 3, field PAYLOAD: "/d" is a directory, expected a non-directory\n',
+    });
+    expect(readdirSync(dir)).toEqual(["in.dump"]);
   });
 
   it("leaves an existing IMAGE untouched when it fails", () => {

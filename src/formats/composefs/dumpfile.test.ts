@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { COMPOSEFS } from "../../../test/helpers/fixtures.ts";
 import { FormatError } from "../../core/errors.ts";
 import { toHex, utf8 } from "../bytes.ts";
-import { parseDumpfile, parseDumpfileText } from "./dumpfile.ts";
+import { dumpfileLineOf, parseDumpfile, parseDumpfileText } from "./dumpfile.ts";
 import { getXattr, type Inode, lookupChild, S_IFREG } from "./tree.ts";
 
 const ROOT = "/ 4096 40755 2 0 0 0 0.0 - - -\n";
@@ -184,5 +184,27 @@ describe("parseDumpfile()", () => {
       }),
       { seed: 20250501, numRuns: 2000 },
     );
+  });
+});
+
+describe("dumpfileLineOf()", () => {
+  const text = `${ROOT}/d 0 40755 2 0 0 0 0.0 - - -\n//d//w 0 20644 1 0 0 0 0.0 - - -\n/\\x41 0 100644 1 0 0 0 0.0 - - -`;
+  it.each([
+    ["/", 1],
+    ["/d", 2],
+    ["/d/w", 3],
+    ["/A", 4],
+    ["/x", undefined],
+  ])("finds the entry %j on line %j, as the parser splits and unescapes paths", (path, line) => {
+    expect(dumpfileLineOf(utf8.encode(text), path)).toBe(line);
+  });
+
+  it("names no line when two lines name the same path (a file that would not parse)", () => {
+    expect(
+      dumpfileLineOf(
+        utf8.encode(`${ROOT}/a 0 100644 1 0 0 0 0.0 - - -\n/a 0 100644 1 0 0 0 0.0 - - -\n`),
+        "/a",
+      ),
+    ).toBe(undefined);
   });
 });

@@ -1,7 +1,8 @@
 // Parser for the composefs-dump(5) text format into a composefs tree, accepting exactly what
 // `mkcomposefs --from-file` of libcomposefs 1.0.8 accepts (lenient by default, CFS_PARSE_STRICT-like with
-// `strict`), except inputs for which mkcomposefs's output is undefined or silently wrong (a digest that is
-// not hex, an unparsable GID/RDEV, a hardlink cycle or a hardlink to a directory): those are rejected.
+// `strict`), except inputs for which mkcomposefs's output is undefined or silently wrong (a digest whose
+// first 64 characters are not all hex, an unparsable GID/RDEV after a non-zero UID, a hardlink to a
+// directory): those are rejected, deliberately (README.md, "mkcomposefs"). A hardlink cycle both reject.
 // Every error is a FormatError naming the line and field. The printer lives in dump-print.ts. Pure.
 
 import { FormatError, q } from "../../core/errors.ts";
@@ -580,6 +581,37 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
     parent = child.inode;
     while (i < path.length && path[i] === 0x2f) i++;
   }
+}
+
+/**
+ * The line number of the entry at `path` (as the writer names entries: "/" or "/a/b", bytes shown as
+ * UTF-8) in a dumpfile that parsed, for pointing a writer's refusal at its line. Undefined when no line,
+ * or more than one, names that path.
+ */
+export function dumpfileLineOf(input: Uint8Array, path: string): number | undefined {
+  let found: number | undefined;
+  let lineNo = 0;
+  for (let pos = 0; pos < input.length; ) {
+    lineNo++;
+    let end = input.indexOf(NL, pos);
+    if (end < 0) end = input.length;
+    let sp = input.indexOf(SP, pos);
+    if (sp < 0 || sp > end) sp = end;
+    const field = input.subarray(pos, sp);
+    pos = end + 1;
+    let shown: string;
+    try {
+      const parts = components(cString(unescapeField("PATH", field)));
+      shown = `/${parts.map(showBytes).join("/")}`;
+    } catch (e) {
+      if (e instanceof FieldError) continue; // not an entry line of a parsed file: nothing to point at
+      throw e;
+    }
+    if (shown !== path) continue;
+    if (found !== undefined) return undefined;
+    found = lineNo;
+  }
+  return found;
 }
 
 /** Convenience for tests and tools: parse UTF-8 text. */

@@ -102,13 +102,29 @@ describe("writeErofs()", () => {
     expect(rejects(() => writeErofs(r2))).toContain('an explicit "." or ".." entry');
   });
 
-  it("rejects a payload file over 1024 chunks and xattrs over the budget after the overlay rewrite", () => {
+  it("rejects a payload file over 1024 chunks", () => {
     const big = newInode(S_IFDIR | 0o755);
     addChild(big, utf8.encode("f"), newInode(S_IFREG | 0o644, { size: 2 ** 53 + 2 ** 43 }));
     expect(rejects(() => writeErofs(big))).toContain("needs 1025 chunks (File too large)");
-    // 12 + 7 + 8 + 32740 = 32767 fits the parser; the metacopy xattr added for a payload file does not
+  });
+
+  it("adds metacopy and redirect to a file whose own xattrs sit at the 32767-byte budget", () => {
+    // 12 + 7 + 8 + 32740 = 32767: the parser's limit; the overlay xattrs are not counted against it
     const tree = parseDumpfileText(`${ROOT}/f 5 100644 1 0 0 0 0.0 a/b - - user.max=${"v".repeat(32740)}\n`);
-    expect(rejects(() => writeErofs(tree))).toContain('adding xattr "trusted.overlay.metacopy"');
+    const img = writeErofs(tree);
+    expect(utf8.decode(img)).toContain("metacopy");
+    expect(utf8.decode(img)).toContain("/a/b");
+  });
+
+  it("rejects replacing an own xattr that takes the writer's budget below 0, as mkcomposefs 1.0.8", () => {
+    const tree = parseDumpfileText(
+      `${ROOT}/w 0 20644 1 0 0 0 0.0 - - - trusted.overlay.whiteout=abc user.z=1\n`,
+    );
+    expect(rejects(() => writeErofs(tree))).toBe(
+      'Cannot write composefs image for "/w": replacing its xattr "trusted.overlay.overlay.whiteout" (written as ' +
+        '"trusted.overlay.whiteout") of 3 bytes takes the writer\'s xattr budget below 0, which libcomposefs ' +
+        "1.0.8 refuses (ERANGE), expected a value of at most 0 bytes",
+    );
   });
 
   it("returns an image or throws FormatError for random trees", () => {

@@ -1,6 +1,7 @@
 // Writes a composefs tree as a composefs EROFS image byte-identical to libcomposefs 1.0.8's
 // lcfs_write_to(): the overlay rewrite (whiteout stubs 00..ff, opaque root, escaped trusted.overlay.*,
-// metacopy/redirect for payload files, user whiteouts as escaped files), breadth-first inode order,
+// metacopy/redirect for payload files, user whiteouts as escaped files; its xattr budget counts only the
+// xattrs it adds, as on libcomposefs's copy of the tree), breadth-first inode order,
 // compact/extended inodes, tail packing with libcomposefs's padding rules, shared xattr table and chunk
 // maps. One emit routine runs twice: first into a counting sink to measure the layout (nids, block
 // addresses, table sizes), then into the output buffer with those values. Pure and deterministic.
@@ -154,7 +155,13 @@ interface WNode {
   digest: Uint8Array | undefined;
   content: Uint8Array | undefined;
   xattrs: WXattr[];
-  /** libcomposefs's running xattr budget (node->xattr_size); renames do not update it, as in C. */
+  /**
+   * libcomposefs's running xattr budget (node->xattr_size) of the copy the writer rewrites. It starts at 0
+   * whatever the node's own xattrs: lcfs_write_to() works on lcfs_node_clone_deep() of the tree, and
+   * lcfs_node_clone() copies the xattrs but not xattr_size. So the overlay xattrs the writer adds count
+   * only among themselves (the parser already held the own ones to the limit). Negative while a
+   * replacement has taken more than it held: the C size_t has wrapped (see setXattr).
+   */
   budget: number;
   children: WEntry[];
   parent: WNode | undefined;
@@ -302,7 +309,7 @@ function cloneTree(root: Inode): WNode {
       digest: inode.digest,
       content: inode.content,
       xattrs: inode.xattrs.map((x) => wxattr(x.key, x.value)),
-      budget: xattrBudgetUse(inode.xattrs),
+      budget: 0,
       children: [],
       parent,
       ino: 0,
@@ -371,29 +378,52 @@ function insertChild(dir: WNode, entry: WEntry): void {
   dir.children.splice(-i - 1, 0, entry);
 }
 
-/** lcfs_node_set_xattr(): replace or add within the external-input budget, with libcomposefs's accounting. */
+/**
+ * lcfs_node_set_xattr() on the writer's copy: replace or add, within the external-input budget, with
+ * libcomposefs's accounting. Replacing subtracts the old entry from the budget, which starts at 0 on the
+ * copy (WNode.budget): replacing an own xattr can take it below 0, a wrapped size_t in C, and the add is
+ * then refused (ERANGE) unless it brings the budget back to 0 or more.
+ */
 function setXattr(node: WNode, key: Uint8Array, value: Uint8Array): void {
   if (key.length === 0 || key.length > XATTR_NAME_MAX || value.length > XATTR_VALUE_MAX) {
     throw cannot(pathOf(node), `xattr ${q(showBytes(key))} of ${value.length} bytes`, "a 1..255-byte name");
   }
+  let replaced: WXattr | undefined;
   const i = node.xattrs.findIndex((x) => sameBytes(x.key, key));
   if (i >= 0) {
-    const old = node.xattrs[i]!;
+    replaced = node.xattrs[i]!;
     node.xattrs.splice(i, 1);
     node.budget =
-      node.xattrs.length > 0 ? node.budget - (XATTR_BUDGET_PER_ENTRY + old.key.length + old.value.length) : 0;
+      node.xattrs.length > 0
+        ? node.budget - (XATTR_BUDGET_PER_ENTRY + replaced.key.length + replaced.value.length)
+        : 0;
   }
   let entry = XATTR_BUDGET_PER_ENTRY + key.length + value.length;
   if (node.xattrs.length === 0) entry += XATTR_BUDGET_HEADER;
-  if (node.budget + entry > XATTR_EXTERNAL_BUDGET) {
+  const next = node.budget + entry;
+  if (next < 0 && replaced !== undefined) {
+    // The add brings the budget back to 0 only if the old value was at most this long.
+    const most = replaced.value.length + next;
+    const path = pathOf(node);
+    const written = startsWith(key, OVERLAY_ESCAPE_PREFIX)
+      ? ` (written as ${q(showBytes(concat(OVERLAY_PREFIX, key.subarray(OVERLAY_ESCAPE_PREFIX.length))))})`
+      : "";
+    throw new FormatError(
+      `Cannot write composefs image for ${q(path)}: replacing its xattr ${q(showBytes(key))}${written} of ` +
+        `${replaced.value.length} bytes takes the writer's xattr budget below 0, which libcomposefs 1.0.8 ` +
+        `refuses (ERANGE), expected a value of at most ${most} bytes`,
+      { path, field: "XATTR", xattr: showBytes(key) },
+    );
+  }
+  if (next > XATTR_EXTERNAL_BUDGET) {
     throw cannot(
       pathOf(node),
-      `adding xattr ${q(showBytes(key))} brings its xattrs to ${node.budget + entry} bytes`,
+      `adding xattr ${q(showBytes(key))} brings its xattrs to ${next} bytes`,
       `at most ${XATTR_EXTERNAL_BUDGET}`,
     );
   }
   node.xattrs.push(wxattr(key, value));
-  node.budget += entry;
+  node.budget = next;
 }
 
 function getXattr(node: WNode, key: Uint8Array): Uint8Array | undefined {
