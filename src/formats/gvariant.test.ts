@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FormatError } from "../core/errors.ts";
 import { fromHex, toHex } from "./bytes.ts";
 import {
+  arrayLength,
   byteswap,
   decode,
   decodeVardict,
@@ -9,9 +10,11 @@ import {
   type GVariantValue,
   isNormalForm,
   lookup,
+  lookupVardict,
   parseType,
   print,
   tryParseType,
+  tupleMemberBytes,
   Variant,
 } from "./gvariant.ts";
 
@@ -107,6 +110,52 @@ describe("GVariant decode() reads non-normal data the way GLib does", () => {
     v.set(body);
     v.set(new TextEncoder().encode(type), body.length + 1);
     expect(() => decode("v", v)).toThrow(FormatError);
+    expect(() => decode("v", v)).toThrow(
+      `Cannot decode ${v.length} bytes as GVariant "v": framing that expands past the work cap, expected at most 8 values per byte`,
+    );
+  });
+});
+
+describe("reading without decoding everything", () => {
+  const v = (type: string, value: GVariantValue) => new Variant(type, value);
+  const dict = (...entries: Array<[string, Variant]>) => encode("a{sv}", entries);
+  const sig = Uint8Array.of(1, 2, 3);
+
+  it.each<[string, Uint8Array, string, GVariantValue | undefined]>([
+    ["finds an aay entry among others", dict(["a", v("s", "x")], ["k", v("aay", [sig])]), "k", [sig]],
+    ["takes the first of a duplicated key", dict(["k", v("aay", [sig])], ["k", v("aay", [])]), "k", [sig]],
+    [
+      "stops at the first entry named key, of another type",
+      dict(["k", v("s", "x")], ["k", v("aay", [])]),
+      "k",
+      undefined,
+    ],
+    ["misses an absent key", dict(["ka", v("aay", [])]), "k", undefined],
+    ["reads a truncated dictionary as empty", dict(["k", v("aay", [sig])]).subarray(0, 9), "k", undefined],
+    ["reads nothing from no bytes", new Uint8Array(0), "k", undefined],
+  ])("lookupVardict() %s, as g_variant_lookup_value()", (_, bytes, key, want) => {
+    expect(lookupVardict(bytes, key, "aay")).toEqual(want);
+    const eager = lookup(decodeVardict(bytes), key, "aay");
+    expect(eager?.value).toEqual(want);
+  });
+
+  it("lookupVardict() matches a key that is not a valid string only with the empty key, as g_variant_get_string()", () => {
+    // {"k\xff": <[b"\x01\x02\x03"]>}: the key's bytes are not UTF-8, so GLib reads it as ""
+    const bytes = dict(["k\u00ff", v("aay", [sig])]);
+    const at = bytes.indexOf(0xc3);
+    bytes.set([0xff, 0xff], at);
+    expect(lookupVardict(bytes, "k\u00ff", "aay")).toBeUndefined();
+    expect(lookupVardict(bytes, "", "aay")).toEqual([sig]);
+  });
+
+  it("counts an array's elements and splits a tuple from the framing alone", () => {
+    expect(arrayLength("as", encode("as", ["a", "bc", ""]))).toBe(3);
+    expect(arrayLength("at", new Uint8Array(24))).toBe(3);
+    // four zero offsets: four (empty) elements, none decoded
+    expect(arrayLength("a(say)", new Uint8Array(4))).toBe(4);
+    const members = tupleMemberBytes("(sas)", encode("(sas)", ["ab", ["c"]]));
+    expect(members.map((m) => toHex(m))).toEqual(["616200", "630002"]);
+    expect(() => arrayLength("(s)", new Uint8Array(0))).toThrow(FormatError);
   });
 });
 
