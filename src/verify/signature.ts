@@ -2,10 +2,18 @@
 // verify with any trusted key? Pure; returns a verdict ({ok:false, reason}) rather than throwing, so only
 // the orchestrator turns a refusal into a boot failure. Malformed entries (wrong length) never verify and
 // are named in the reason; they do not stop the other signatures from being tried (ostree aborts instead).
+// More than MAX_SIGNATURES is refused before any is tried.
 
 import { toHex } from "../formats/bytes.ts";
 import { ED25519_SIGNATURE_KEY } from "../formats/ostree/objects.ts";
 import { verifyDetached } from "./ed25519.ts";
+
+/**
+ * Most signatures tried per commit. `ostree sign` appends one per key it signs with, so a commit carries
+ * a handful. Each one costs an ed25519 check per trusted key (~1.5 ms natively: 10,000 junk signatures
+ * in an unverified `.commitmeta` held the boot for 15 s), so past the cap none is tried.
+ */
+export const MAX_SIGNATURES = 256;
 
 export type SignatureVerdict =
   | { ok: true; key: Uint8Array; keyHex: string; signatureIndex: number }
@@ -25,6 +33,13 @@ export function verifyCommitSignatures(
     return {
       ok: false,
       reason: `no ${ED25519_SIGNATURE_KEY} signatures in the commit's detached metadata`,
+      tried: 0,
+    };
+  }
+  if (signatures.length > MAX_SIGNATURES) {
+    return {
+      ok: false,
+      reason: `${signatures.length} signatures, expected at most ${MAX_SIGNATURES}`,
       tried: 0,
     };
   }
