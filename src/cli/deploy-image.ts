@@ -10,7 +10,7 @@ import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../core/
 import type { FsRead } from "../core/fs.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
-import { COMPOSEFS_DIGEST_KEY, ed25519Signatures } from "../formats/ostree/objects.ts";
+import { COMPOSEFS_DIGEST_KEY } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realpath } from "../sys/fs.ts";
 import { withMutableDir } from "../sys/inode-flags.ts";
@@ -120,8 +120,7 @@ export function deployImage(ctx: CliContext, o: DeployImageOptions): void {
       readArgFile(ctx.fs, o.keys, MAX_KEY_FILE_BYTES, "public key file"),
       o.keys,
     ).keys;
-    const sigs = loaded.commitmeta ? ed25519Signatures(loaded.commitmeta.entries) : undefined;
-    const verdict = verifyCommitSignatures(loaded.bytes, sigs, keys);
+    const verdict = verifyCommitSignatures(loaded.bytes, loaded.commitmeta?.signatures, keys);
     if (!verdict.ok) throw new IntegrityError(`Cannot trust commit ${d.commit}: ${verdict.reason}`);
     ctx.out(`ed25519: Signature verified successfully with key '${verdict.keyHex}'\n`);
   }

@@ -17,7 +17,7 @@
 import { NotFoundError, q, UsageError } from "../core/errors.ts";
 import { bytesEqual, toHex } from "../formats/bytes.ts";
 import { sealCommit } from "../formats/ostree/commit-write.ts";
-import { COMPOSEFS_DIGEST_KEY, ed25519Signatures } from "../formats/ostree/objects.ts";
+import { COMPOSEFS_DIGEST_KEY } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realSys } from "../sys/real.ts";
 import { writeFileAtomic } from "../sys/write.ts";
@@ -72,7 +72,7 @@ export function sealRef(ctx: CliContext, repoPath: string, ref: string, secrets:
   }
   // Sign with the keys that have no verifying signature on the sealed commit yet.
   const { bytes } = repo.readCommit(to);
-  const existing = ed25519Signatures(repo.readCommitmeta(to)?.entries ?? []);
+  const existing = repo.readCommitmetaSignatures(to)?.signatures ?? [];
   const needed = secrets.filter(
     (s) => !verifyCommitSignatures(bytes, existing, [publicFromSeed(s.subarray(0, 32))]).ok,
   );

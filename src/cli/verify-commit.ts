@@ -2,7 +2,6 @@
 // Exit 0 and the key that verified, or exit 1 and one line saying why. The commit is loaded by checksum and
 // re-hashed first, so a tampered `.commit` is refused before any signature is looked at.
 
-import { ed25519Signatures } from "../formats/ostree/objects.ts";
 import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { type CommandModule, readArgFile } from "./context.ts";
@@ -28,12 +27,8 @@ export const verifyCommitCommand: CommandModule = (y, ctx, setExit) =>
       }
       const { repo, checksum } = openRepoAndCommit(ctx, argv);
       const { bytes } = repo.readCommit(checksum);
-      const meta = repo.readCommitmeta(checksum);
-      const verdict = verifyCommitSignatures(
-        bytes,
-        meta ? ed25519Signatures(meta.entries) : undefined,
-        keyFile.keys,
-      );
+      const meta = repo.readCommitmetaSignatures(checksum);
+      const verdict = verifyCommitSignatures(bytes, meta?.signatures, keyFile.keys);
       if (verdict.ok) {
         ctx.out(`ed25519: Signature verified successfully with key '${verdict.keyHex}'\n`);
         return;

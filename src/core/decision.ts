@@ -5,7 +5,7 @@
 // Pure over the injected FsRead and repository opener; a refusal is a verdict, never a throw.
 
 import { toHex } from "../formats/bytes.ts";
-import { COMPOSEFS_DIGEST_KEY, composefsDigest, ed25519Signatures } from "../formats/ostree/objects.ts";
+import { COMPOSEFS_DIGEST_KEY, composefsDigest } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
@@ -68,7 +68,7 @@ export interface TrustInputs {
   config: PrepareRootConfig;
   /** Where key paths from kargs and config are read: the initramfs at boot. */
   anchors: AnchorSource;
-  openRepo: (path: string) => Pick<OstreeRepo, "path" | "readCommit" | "readCommitmeta">;
+  openRepo: (path: string) => Pick<OstreeRepo, "path" | "readCommit" | "readCommitmetaSignatures">;
 }
 
 /** What `decideTrust` hands on to the image step (and to the mount, at boot). */
@@ -206,7 +206,7 @@ export function decideTrust(inp: TrustInputs): Trust {
   const commit = attempt(d, "commit", () => loadDeploymentCommit(inp.openRepo(deployment.repo), deployment));
   if (!commit) return trust;
   d.commitVerified = true;
-  const signatures = commit.commitmeta ? ed25519Signatures(commit.commitmeta.entries) : undefined;
+  const signatures = commit.commitmeta?.signatures;
 
   for (const set of policy.keySets) {
     const rec: KeySetRecord = { path: set.path, requiredBy: refs(set.requiredBy), keys: 0, problems: [] };

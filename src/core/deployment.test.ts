@@ -378,7 +378,7 @@ describe("loadDeploymentCommit() on the conformance sysroot", () => {
     const other = {
       path: "/elsewhere",
       readCommit: () => expect.unreachable(),
-      readCommitmeta: () => undefined,
+      readCommitmetaSignatures: () => undefined,
     };
     expect(() => loadDeploymentCommit(other, d)).toThrow(
       `Cannot load the commit of "${d.path}" from "/elsewhere": another repository, expected "${d.repo}"`,

@@ -209,8 +209,8 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
 
 export type DeploymentCommit = ReturnType<OstreeRepo["readCommit"]> & {
   checksum: string;
-  /** The detached metadata (signatures), or `undefined` when there is no `.commitmeta`. */
-  commitmeta: ReturnType<OstreeRepo["readCommitmeta"]>;
+  /** The detached metadata's signatures, or `undefined` when there is no `.commitmeta`. */
+  commitmeta: ReturnType<OstreeRepo["readCommitmetaSignatures"]>;
 };
 
 /**
@@ -220,7 +220,7 @@ export type DeploymentCommit = ReturnType<OstreeRepo["readCommit"]> & {
  * the detached metadata is not applied here.
  */
 export function loadDeploymentCommit(
-  repo: Pick<OstreeRepo, "path" | "readCommit" | "readCommitmeta">,
+  repo: Pick<OstreeRepo, "path" | "readCommit" | "readCommitmetaSignatures">,
   d: Deployment,
 ): DeploymentCommit {
   if (repo.path.replace(/\/+$/, "") !== d.repo) {
@@ -229,5 +229,5 @@ export function loadDeploymentCommit(
     );
   }
   const loaded = repo.readCommit(d.commit);
-  return { ...loaded, checksum: d.commit, commitmeta: repo.readCommitmeta(d.commit) };
+  return { ...loaded, checksum: d.commit, commitmeta: repo.readCommitmetaSignatures(d.commit) };
 }

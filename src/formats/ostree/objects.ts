@@ -7,7 +7,15 @@
 import { FormatError } from "../../core/errors.ts";
 import { createSha256 } from "../../core/hash.ts";
 import { Reader, Writer } from "../bytes.ts";
-import { type DictEntries, decode, encode, type GVariantValue, lookup, Variant } from "../gvariant.ts";
+import {
+  type DictEntries,
+  decode,
+  encode,
+  type GVariantValue,
+  lookup,
+  lookupVardict,
+  Variant,
+} from "../gvariant.ts";
 
 export const COMMIT_TYPE = "(a{sv}aya(say)sstayay)";
 export const DIRTREE_TYPE = "(a(say)a(sayay))";
@@ -167,6 +175,15 @@ export function encodeCommitmeta(entries: MetadataEntries): Uint8Array {
 export function ed25519Signatures(entries: MetadataEntries): Uint8Array[] {
   const v = lookup(entries, ED25519_SIGNATURE_KEY, "aay");
   return v ? (v.value as Uint8Array[]) : [];
+}
+
+/**
+ * ed25519Signatures() straight from the `.commitmeta` bytes, as ostree's g_variant_lookup_value() finds
+ * them: only the first `ostree.sign.ed25519` entry's value is decoded, no other entry is (the file is
+ * unverified until a signature in it verifies, and an eager decode of crafted framing is unbounded).
+ */
+export function commitmetaSignatures(bytes: Uint8Array): Uint8Array[] {
+  return (lookupVardict(bytes, ED25519_SIGNATURE_KEY, "aay") as Uint8Array[] | undefined) ?? [];
 }
 
 /**

@@ -11,6 +11,7 @@ import { toHex, utf8 } from "../bytes.ts";
 import {
   type Commit,
   canonicalXattrs,
+  commitmetaSignatures,
   contentChecksum,
   type Dirtree,
   decodeCommit,
@@ -45,6 +46,13 @@ export interface RepoLimits {
   /** Most entries one tree listing may produce (dirtrees can share subtrees; this bounds the walk). */
   maxTreeEntries: number;
 }
+
+/**
+ * Largest `.commitmeta` read. Detached metadata is not content-addressed and is read before the
+ * signature is checked, so it is capped well below OSTREE_MAX_METADATA_SIZE: what ostree writes there
+ * (signatures, 64 bytes each) is a few KiB.
+ */
+export const MAX_COMMITMETA_SIZE = 1 << 20;
 
 export const DEFAULT_LIMITS: RepoLimits = {
   maxMetadataSize: 128 * 1024 * 1024,
@@ -288,13 +296,30 @@ export class OstreeRepo {
     return { bytes, commit, path };
   }
 
-  /** Detached metadata (`.commitmeta`), or undefined when the commit has none. Not content-addressed. */
+  /**
+   * Detached metadata (`.commitmeta`, at most MAX_COMMITMETA_SIZE), every entry decoded, or undefined
+   * when the commit has none. Not content-addressed: for the tools that show or rewrite all of it; a
+   * signature check wants readCommitmetaSignatures.
+   */
   readCommitmeta(
     checksum: string,
   ): { bytes: Uint8Array; entries: MetadataEntries; path: string } | undefined {
     const path = this.objectPath(checksum, "commitmeta");
-    const r = readCapped(this.fs, path, this.limits.maxMetadataSize, "detached metadata");
+    const r = readCapped(this.fs, path, MAX_COMMITMETA_SIZE, "detached metadata");
     return r ? { bytes: r.bytes, entries: decodeCommitmeta(r.bytes), path } : undefined;
+  }
+
+  /**
+   * The `ostree.sign.ed25519` signatures of the detached metadata (at most MAX_COMMITMETA_SIZE), found
+   * as g_variant_lookup_value() finds them without decoding any other entry; [] when the key is absent
+   * or of another type, undefined when the commit has no `.commitmeta`.
+   */
+  readCommitmetaSignatures(
+    checksum: string,
+  ): { bytes: Uint8Array; signatures: Uint8Array[]; path: string } | undefined {
+    const path = this.objectPath(checksum, "commitmeta");
+    const r = readCapped(this.fs, path, MAX_COMMITMETA_SIZE, "detached metadata");
+    return r ? { bytes: r.bytes, signatures: commitmetaSignatures(r.bytes), path } : undefined;
   }
 
   readDirtree(checksum: string): Dirtree {
