@@ -31,7 +31,7 @@ describe("buildComposefsImage(): where file digests come from", () => {
     const bin = usr && lookupChild(usr, utf8.encode("bin"))?.inode;
     const hello = bin && lookupChild(bin, utf8.encode("hello"))?.inode;
     expect(toHex(hello?.digest ?? new Uint8Array())).toBe(toHex(KERNEL));
-    expect(asked.length).toBe(42);
+    expect(asked.length).toBe(41); // once per object (dup-a.txt and dup-b.txt share one)
     expect(toHex(built.digest)).not.toBe("e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664");
   });
 

@@ -1,15 +1,17 @@
 // A commit's tree as the composefs tree ostree 2026.4 builds for it (`_ostree_repo_checkout_composefs`,
 // `checkout_composefs_recurse`, `checkout_one_composefs_file_at` in src/libostree/ostree-repo-composefs.c),
 // ready for the EROFS writer with ostree's options (`ostree_composefs_target_write`: version 0, max
-// version 1). Every object is read through the verifying repository reader. Per-file fs-verity digests
-// come from an injected function (the kernel's measurement or a userspace computation); pure otherwise.
+// version 1). Every object is read through the verifying repository reader, each content object once; the
+// tree is measured and refused past the repository's entry cap before any inode is built. Per-file
+// fs-verity digests come from an injected function (the kernel's measurement or a userspace
+// computation); pure otherwise.
 
 import { FormatError, q } from "../../core/errors.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import { addChild, type Inode, lookupChild, newInode, S_IFDIR, type Xattr } from "../composefs/tree.ts";
 import type { WriteOptions } from "../erofs/write.ts";
 import type { Xattr as OstreeXattr } from "./objects.ts";
-import type { ContentObject, OstreeRepo } from "./repo.ts";
+import { ContentBudget, type ContentObject, type OstreeRepo, refuseLargeTree } from "./repo.ts";
 
 /** `ostree_composefs_target_write`: `options.version = 0; options.max_version = 1`. */
 export const OSTREE_COMPOSEFS_WRITE_OPTIONS: Readonly<Required<WriteOptions>> = { version: 0, maxVersion: 1 };
@@ -33,7 +35,10 @@ export type ComposefsVerity = "none" | "kernel" | "full";
 export type FileVerityDigest = (object: ContentObject) => Uint8Array | undefined;
 
 /** The repository operations the tree walk needs (OstreeRepo provides them, verifying every object). */
-export type ComposefsRepo = Pick<OstreeRepo, "readCommit" | "readDirtree" | "readDirmeta" | "readContent">;
+export type ComposefsRepo = Pick<
+  OstreeRepo,
+  "readCommit" | "readDirtree" | "readDirmeta" | "readContent" | "treeEntries" | "limits"
+>;
 
 /** `_ostree_loose_path(…, OSTREE_OBJECT_TYPE_FILE, OSTREE_REPO_MODE_BARE)`: the payload, relative to objects/. */
 export function objectPayload(checksum: string): string {
@@ -61,10 +66,15 @@ interface Walk {
   digestOf: FileVerityDigest | undefined;
   depth: number;
   maxDepth: number;
+  /** Content objects already turned into an inode, by checksum: each is read and measured once. */
+  files: Map<string, Inode>;
+  budget: ContentBudget;
 }
 
 function fileNode(w: Walk, checksum: string, path: string): Inode {
-  const obj = w.repo.readContent(checksum);
+  const hit = w.files.get(checksum);
+  if (hit) return copyInode(hit);
+  const obj = w.repo.readContent(checksum, w.budget);
   const node = newInode(obj.mode, {
     uid: obj.uid,
     gid: obj.gid,
@@ -83,8 +93,12 @@ function fileNode(w: Walk, checksum: string, path: string): Inode {
       if (digest !== undefined) node.digest = digest;
     }
   }
-  return node;
+  w.files.set(checksum, node);
+  return copyInode(node);
 }
+
+/** Hard-linked objects are separate inodes, as in ostree: each path gets its own copy of the fields. */
+const copyInode = (n: Inode): Inode => ({ ...n, mtime: { ...n.mtime }, xattrs: [...n.xattrs], children: [] });
 
 function dirNode(w: Walk, dirtree: string, dirmeta: string, path: string): Inode {
   if (w.depth > w.maxDepth) {
@@ -121,8 +135,9 @@ function dirNode(w: Walk, dirtree: string, dirmeta: string, path: string): Inode
 /**
  * The composefs tree of `commitChecksum`: root directory from the root dirmeta, every entry with its
  * mode, uid, gid and xattrs, mtimes 0, regular files with the object path as payload (and a digest from
- * `digestOf` when given), symlinks with their target, hard-linked objects as separate inodes (as ostree),
- * then `usr etc boot var sysroot` added to the root when missing.
+ * `digestOf` when given, asked once per object), symlinks with their target, hard-linked objects as
+ * separate inodes (as ostree), then `usr etc boot var sysroot` added to the root when missing. A tree of
+ * more than the repository's maxTreeEntries paths is refused before any inode is built.
  */
 export function commitComposefsTree(
   repo: ComposefsRepo,
@@ -131,7 +146,15 @@ export function commitComposefsTree(
   opts: { maxDepth?: number } = {},
 ): Inode {
   const { commit } = repo.readCommit(commitChecksum);
-  const w: Walk = { repo, digestOf, depth: 1, maxDepth: opts.maxDepth ?? 256 };
+  refuseLargeTree(repo, toHex(commit.rootDirtree), "build the composefs tree");
+  const w: Walk = {
+    repo,
+    digestOf,
+    depth: 1,
+    maxDepth: opts.maxDepth ?? 256,
+    files: new Map(),
+    budget: new ContentBudget(repo.limits.maxTreeContentBytes),
+  };
   const root = dirNode(w, toHex(commit.rootDirtree), toHex(commit.rootDirmeta), "/");
   for (const name of COMPOSEFS_ROOT_DIRS) {
     const bytes = utf8.encode(name);

@@ -8,12 +8,14 @@ import { FormatError } from "../../core/errors.ts";
 import { createSha256 } from "../../core/hash.ts";
 import { Reader, Writer } from "../bytes.ts";
 import {
+  arrayLength,
   type DictEntries,
   decode,
   encode,
   type GVariantValue,
   lookup,
   lookupVardict,
+  tupleMemberBytes,
   Variant,
 } from "../gvariant.ts";
 
@@ -210,6 +212,12 @@ export function decodeDirtree(bytes: Uint8Array): Dirtree {
     files: files.map(([name, checksum]) => ({ name, checksum })),
     dirs: dirs.map(([name, dirtree, dirmeta]) => ({ name, dirtree, dirmeta })),
   };
+}
+
+/** How many files and subdirectories a dirtree's framing lists, nothing decoded (g_variant_n_children). */
+export function dirtreeEntryCount(bytes: Uint8Array): number {
+  const [files, dirs] = tupleMemberBytes(DIRTREE_TYPE, bytes) as [Uint8Array, Uint8Array];
+  return arrayLength("a(say)", files) + arrayLength("a(sayay)", dirs);
 }
 
 export function encodeDirtree(t: Dirtree): Uint8Array {

@@ -2,7 +2,8 @@
 // detached metadata, dirtree/dirmeta and content objects in bare, bare-user, bare-user-only and
 // archive(-z2) modes, and a recursive tree listing in `ostree ls -R` order. Every object loaded by
 // checksum is re-hashed and compared with its name before it is decoded (IntegrityError otherwise); sizes
-// are capped before reading. Pure: no node:*, raw-deflate decompression is injected (src/sys/zlib.ts).
+// are capped before reading, and so is what a tree walk expands to (dirtrees can share subtrees, so a few
+// objects can name billions of paths). Pure: no node:*, raw-deflate decompression is injected.
 
 import { FormatError, IntegrityError, NotFoundError, q, UsageError } from "../../core/errors.ts";
 import type { FsRead, Stat } from "../../core/fs.ts";
@@ -20,6 +21,7 @@ import {
   decodeDirtree,
   decodeFilemeta,
   decodeZlibFileHeader,
+  dirtreeEntryCount,
   type FileMeta,
   isChecksum,
   type MetadataEntries,
@@ -43,9 +45,25 @@ export interface RepoLimits {
   maxContentSize: number;
   /** Deepest directory nesting walked (ostree's OSTREE_MAX_RECURSION is 256). */
   maxTreeDepth: number;
-  /** Most entries one tree listing may produce (dirtrees can share subtrees; this bounds the walk). */
+  /** Most paths one tree walk may produce, and one dirtree may list (MAX_TREE_ENTRIES). */
   maxTreeEntries: number;
+  /** Most content bytes one tree walk may read into memory, each object once (MAX_TREE_CONTENT_BYTES). */
+  maxTreeContentBytes: number;
 }
+
+/**
+ * Most paths a tree walk (`ls -R`, the composefs tree) expands a commit to. A full desktop OS commit
+ * lists a few hundred thousand; dirtrees can share subtrees, so a handful of objects could otherwise name
+ * billions of paths. Checked on the measured size of the whole tree before anything is expanded.
+ */
+export const MAX_TREE_ENTRIES = 1_000_000;
+
+/**
+ * Most content-object bytes one tree walk reads into memory (to verify each object, and for the
+ * composefs image to compute its fs-verity digest), each object counted once however often the tree
+ * names it. An OS commit's content is a few GiB; the largest bootc images are a few tens of GiB.
+ */
+export const MAX_TREE_CONTENT_BYTES = 64 * 2 ** 30;
 
 /**
  * Largest `.commitmeta` read. Detached metadata is not content-addressed and is read before the
@@ -58,7 +76,8 @@ export const DEFAULT_LIMITS: RepoLimits = {
   maxMetadataSize: 128 * 1024 * 1024,
   maxContentSize: 0x7fffffff,
   maxTreeDepth: 256,
-  maxTreeEntries: 10_000_000,
+  maxTreeEntries: MAX_TREE_ENTRIES,
+  maxTreeContentBytes: MAX_TREE_CONTENT_BYTES,
 };
 
 /** Longest symlink target ostree reads from a bare-user object (PATH_MAX + 1). */
@@ -156,9 +175,29 @@ function readCapped(fs: FsRead, path: string, cap: number, what: string): { byte
 /** A repository `config` is a few lines; it is read before anything is verified, so it is capped. */
 const MAX_CONFIG_SIZE = 1 << 20;
 
+/**
+ * What one tree walk may still read into memory: content bytes in all, charged before each read. The
+ * walkers keep what they learnt of an object by checksum, so a shared object is charged once.
+ */
+export class ContentBudget {
+  private used = 0;
+  constructor(readonly cap: number) {}
+
+  charge(bytes: number, path: string): void {
+    this.used += bytes;
+    if (this.used > this.cap) {
+      throw new FormatError(
+        `Cannot read content object ${q(path)}: ${bytes} bytes brings the walk's content to ${this.used} bytes, expected at most ${this.cap}`,
+        { path, cap: this.cap },
+      );
+    }
+  }
+}
+
 export class OstreeRepo {
   readonly limits: RepoLimits;
   private readonly dirmetaCache = new Map<string, FileMeta>();
+  private readonly treeSizes = new Map<string, number>();
 
   private constructor(
     readonly fs: FsRead,
@@ -322,10 +361,51 @@ export class OstreeRepo {
     return r ? { bytes: r.bytes, signatures: commitmetaSignatures(r.bytes), path } : undefined;
   }
 
+  /** A verified dirtree; one whose framing lists more than maxTreeEntries is refused before decoding. */
   readDirtree(checksum: string): Dirtree {
-    const t = decodeDirtree(this.readMetadataObject(checksum, "dirtree"));
-    validateDirtree(t, `dirtree ${q(this.objectPath(checksum, "dirtree"))}`);
+    const bytes = this.readMetadataObject(checksum, "dirtree");
+    const path = this.objectPath(checksum, "dirtree");
+    const n = dirtreeEntryCount(bytes);
+    if (n > this.limits.maxTreeEntries) {
+      throw new FormatError(
+        `Cannot read dirtree ${q(path)}: ${n} entries, expected at most ${this.limits.maxTreeEntries}`,
+        { path, entries: n, cap: this.limits.maxTreeEntries },
+      );
+    }
+    const t = decodeDirtree(bytes);
+    validateDirtree(t, `dirtree ${q(path)}`);
     return t;
+  }
+
+  /**
+   * How many paths the root dirtree `dirtree` expands to below it, recursively, saturating at
+   * maxTreeEntries + 1. Each dirtree is read once per repository however often the tree names it, so a
+   * walk measures shared subtrees before it expands them. `action` is the "Cannot <action>" of a message.
+   */
+  treeEntries(dirtree: string, action = "list tree"): number {
+    return this.measure(dirtree, "", 1, action);
+  }
+
+  private measure(dirtree: string, path: string, depth: number, action: string): number {
+    const hit = this.treeSizes.get(dirtree);
+    if (hit !== undefined) return hit;
+    const max = this.limits.maxTreeDepth;
+    if (depth > max) {
+      throw new FormatError(
+        `Cannot ${action} at ${q(path)}: deeper than ${max} levels, expected at most ${max}`,
+      );
+    }
+    const t = this.readDirtree(dirtree);
+    const cap = this.limits.maxTreeEntries + 1;
+    let entries = Math.min(cap, t.files.length + t.dirs.length);
+    for (const d of t.dirs) {
+      entries = Math.min(
+        cap,
+        entries + this.measure(toHex(d.dirtree), `${path}/${d.name}`, depth + 1, action),
+      );
+    }
+    this.treeSizes.set(dirtree, entries);
+    return entries;
   }
 
   readDirmeta(checksum: string): FileMeta {
@@ -339,8 +419,11 @@ export class OstreeRepo {
 
   // --- content objects -------------------------------------------------------------------------------------
 
-  /** A content object, decoded for this repository's mode and verified against its checksum. */
-  readContent(checksum: string): ContentObject {
+  /**
+   * A content object, decoded for this repository's mode and verified against its checksum. `budget`,
+   * when given, is charged the bytes read into memory before they are read.
+   */
+  readContent(checksum: string, budget?: ContentBudget): ContentObject {
     const path = this.objectPath(checksum, "file");
     const st = this.fs.lstatIfExists(path);
     if (!st)
@@ -348,9 +431,11 @@ export class OstreeRepo {
         `Cannot read content object ${q(path)}: no such object, expected it in the repository`,
         { path, checksum },
       );
+    // the file as it is read (an archive object's compressed bytes; its content is charged as inflated)
+    if (st.kind === "file") budget?.charge(st.size, path);
     const obj =
       this.mode === "archive"
-        ? this.loadArchive(path, st)
+        ? this.loadArchive(path, st, budget)
         : this.mode === "bare-user"
           ? this.loadBareUser(path, st)
           : this.loadBare(path, st);
@@ -437,7 +522,11 @@ export class OstreeRepo {
     };
   }
 
-  private loadArchive(path: string, st: Stat): Omit<ContentObject, "checksum" | "path"> {
+  private loadArchive(
+    path: string,
+    st: Stat,
+    budget?: ContentBudget,
+  ): Omit<ContentObject, "checksum" | "path"> {
     const cap = this.limits.maxContentSize + this.limits.maxMetadataSize;
     if (st.kind !== "file")
       throw new FormatError(`Cannot read content object ${q(path)}: a ${st.kind}, expected a regular file`, {
@@ -468,6 +557,7 @@ export class OstreeRepo {
       );
     }
     const size = Number(h.size);
+    budget?.charge(size, path);
     const content = this.inflateRaw(rest, size);
     if (content.length !== size) {
       throw new FormatError(
@@ -501,13 +591,23 @@ export class OstreeRepo {
   /**
    * Every path of a commit's tree, verified, in `ostree ls -R` order (per directory: files, then dirs,
    * each directory followed by its contents). `recursive: false` lists the root and its children only.
+   * The whole tree is measured first (treeEntries) and refused past maxTreeEntries before any path is
+   * listed; each content object is read and verified once, however often the tree names it.
    */
   listTree(commitChecksum: string, opts: { recursive?: boolean } = {}): TreeEntry[] {
     const { commit } = this.readCommit(commitChecksum);
     const rootTree = toHex(commit.rootDirtree);
     const rootMeta = toHex(commit.rootDirmeta);
+    const recursive = opts.recursive ?? true;
+    if (recursive) refuseLargeTree(this, rootTree, "list tree");
     const out: TreeEntry[] = [this.dirEntry("/", rootTree, rootMeta)];
-    this.walk(rootTree, "", 1, out, opts.recursive ?? true);
+    const w: ListWalk = {
+      out,
+      recursive,
+      files: new Map(),
+      budget: new ContentBudget(this.limits.maxTreeContentBytes),
+    };
+    this.walk(w, rootTree, "", 1);
     return out;
   }
 
@@ -526,7 +626,25 @@ export class OstreeRepo {
     };
   }
 
-  private walk(dirtree: string, prefix: string, depth: number, out: TreeEntry[], recursive: boolean): void {
+  private fileEntry(w: ListWalk, checksum: string): Omit<TreeEntry, "path"> {
+    const hit = w.files.get(checksum);
+    if (hit) return hit;
+    const c = this.readContent(checksum, w.budget);
+    const e: Omit<TreeEntry, "path"> = {
+      type: c.kind,
+      mode: c.mode,
+      uid: c.uid,
+      gid: c.gid,
+      size: c.size,
+      checksum: c.checksum,
+      xattrs: c.xattrs,
+    };
+    if (c.symlinkTarget !== undefined) e.symlinkTarget = c.symlinkTarget;
+    w.files.set(checksum, e);
+    return e;
+  }
+
+  private walk(w: ListWalk, dirtree: string, prefix: string, depth: number): void {
     if (depth > this.limits.maxTreeDepth) {
       throw new FormatError(
         `Cannot list tree at ${q(prefix)}: deeper than ${this.limits.maxTreeDepth} levels, expected at most ${this.limits.maxTreeDepth}`,
@@ -534,7 +652,7 @@ export class OstreeRepo {
     }
     const t = this.readDirtree(dirtree);
     const room = () => {
-      if (out.length >= this.limits.maxTreeEntries) {
+      if (w.out.length >= this.limits.maxTreeEntries) {
         throw new FormatError(
           `Cannot list tree: more than ${this.limits.maxTreeEntries} entries, expected at most ${this.limits.maxTreeEntries}`,
         );
@@ -542,26 +660,39 @@ export class OstreeRepo {
     };
     for (const f of t.files) {
       room();
-      const c = this.readContent(toHex(f.checksum));
-      const e: TreeEntry = {
-        path: `${prefix}/${f.name}`,
-        type: c.kind,
-        mode: c.mode,
-        uid: c.uid,
-        gid: c.gid,
-        size: c.size,
-        checksum: c.checksum,
-        xattrs: c.xattrs,
-      };
-      if (c.symlinkTarget !== undefined) e.symlinkTarget = c.symlinkTarget;
-      out.push(e);
+      w.out.push({ path: `${prefix}/${f.name}`, ...this.fileEntry(w, toHex(f.checksum)) });
     }
     for (const d of t.dirs) {
       room();
       const path = `${prefix}/${d.name}`;
       const tree = toHex(d.dirtree);
-      out.push(this.dirEntry(path, tree, toHex(d.dirmeta)));
-      if (recursive) this.walk(tree, path, depth + 1, out, true);
+      w.out.push(this.dirEntry(path, tree, toHex(d.dirmeta)));
+      if (w.recursive) this.walk(w, tree, path, depth + 1);
     }
+  }
+}
+
+interface ListWalk {
+  out: TreeEntry[];
+  recursive: boolean;
+  /** Content objects already read, by checksum (an entry without its path). */
+  files: Map<string, Omit<TreeEntry, "path">>;
+  budget: ContentBudget;
+}
+
+/**
+ * Refuses, before anything is expanded, a tree whose root dirtree expands to more than maxTreeEntries
+ * paths (the root itself counted): `action` is the message's "Cannot <action>".
+ */
+export function refuseLargeTree(
+  repo: Pick<OstreeRepo, "treeEntries" | "limits">,
+  rootDirtree: string,
+  action: string,
+): void {
+  const cap = repo.limits.maxTreeEntries;
+  if (1 + repo.treeEntries(rootDirtree, action) > cap) {
+    throw new FormatError(`Cannot ${action} at "/": more than ${cap} entries, expected at most ${cap}`, {
+      cap,
+    });
   }
 }
