@@ -121,7 +121,10 @@ export function deployImage(ctx: CliContext, o: DeployImageOptions): void {
       o.keys,
     ).keys;
     const verdict = verifyCommitSignatures(loaded.bytes, loaded.commitmeta?.signatures, keys);
-    if (!verdict.ok) throw new IntegrityError(`Cannot trust commit ${d.commit}: ${verdict.reason}`);
+    if (!verdict.ok)
+      throw new IntegrityError(
+        `Cannot trust commit ${d.commit}: ${verdict.reason}${verdict.expected ? `, expected ${verdict.expected}` : ""}`,
+      );
     ctx.out(`ed25519: Signature verified successfully with key '${verdict.keyHex}'\n`);
   }
   const built = buildComposefsImage(repo, d.commit, "full");

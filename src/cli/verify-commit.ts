@@ -34,7 +34,9 @@ export const verifyCommitCommand: CommandModule = (y, ctx, setExit) =>
         return;
       }
       const missing = meta === undefined ? " (the commit has no .commitmeta)" : "";
-      ctx.err(`sealroot: Cannot verify commit ${checksum}: ${verdict.reason}${missing}\n`);
+      ctx.err(
+        `sealroot: Cannot verify commit ${checksum}: ${verdict.reason}${missing}${verdict.expected ? `, expected ${verdict.expected}` : ""}\n`,
+      );
       setExit(1);
     },
   );

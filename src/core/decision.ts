@@ -11,7 +11,12 @@ import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { parseCmdline, requireTarget } from "./cmdline.ts";
 import type { PrepareRootConfig } from "./config.ts";
-import { type Deployment, loadDeploymentCommit, resolveDeployment } from "./deployment.ts";
+import {
+  type Deployment,
+  decodeDeploymentCommit,
+  loadDeploymentCommit,
+  resolveDeployment,
+} from "./deployment.ts";
 import { IntegrityError, q, SealrootError, UsageError } from "./errors.ts";
 import { type FsRead, kindName, notRegularFile } from "./fs.ts";
 import { type ComposefsMode, type InputRef, resolvePolicy, type TrustPolicy } from "./policy.ts";
@@ -68,7 +73,7 @@ export interface TrustInputs {
   config: PrepareRootConfig;
   /** Where key paths from kargs and config are read: the initramfs at boot. */
   anchors: AnchorSource;
-  openRepo: (path: string) => Pick<OstreeRepo, "path" | "readCommit" | "readCommitmetaSignatures">;
+  openRepo: (path: string) => Pick<OstreeRepo, "path" | "readMetadataObject" | "readCommitmetaSignatures">;
 }
 
 /** What `decideTrust` hands on to the image step (and to the mount, at boot). */
@@ -203,10 +208,11 @@ export function decideTrust(inp: TrustInputs): Trust {
   const needsCommit = policy.keySets.length > 0;
   if (!needsCommit) return decideComposefs(trust);
 
-  const commit = attempt(d, "commit", () => loadDeploymentCommit(inp.openRepo(deployment.repo), deployment));
-  if (!commit) return trust;
+  // the exact bytes are checked against every key set before they are decoded at all
+  const loaded = attempt(d, "commit", () => loadDeploymentCommit(inp.openRepo(deployment.repo), deployment));
+  if (!loaded) return trust;
   d.commitVerified = true;
-  const signatures = commit.commitmeta?.signatures;
+  const signatures = loaded.commitmeta?.signatures;
 
   for (const set of policy.keySets) {
     const rec: KeySetRecord = { path: set.path, requiredBy: refs(set.requiredBy), keys: 0, problems: [] };
@@ -217,20 +223,22 @@ export function decideTrust(inp: TrustInputs): Trust {
     if (!file) return trust;
     rec.keys = file.keys.length;
     rec.problems = file.problems.map((p) => `line ${p.line}: ${p.reason}`);
-    const verdict = verifyCommitSignatures(commit.bytes, signatures, file.keys);
+    const verdict = verifyCommitSignatures(loaded.bytes, signatures, file.keys);
     if (!verdict.ok) {
-      const none = commit.commitmeta === undefined ? " (no .commitmeta)" : "";
+      const none = loaded.commitmeta === undefined ? " (no .commitmeta)" : "";
       refuse(
         d,
         "signature",
-        `Cannot verify commit ${deployment.commit} with the keys in ${q(set.path)}: ${verdict.reason}${none}, expected an ed25519 signature by one of them`,
+        `Cannot verify commit ${deployment.commit} with the keys in ${q(set.path)}: ${verdict.reason}${none}, expected ${verdict.expected ?? "an ed25519 signature by one of them"}`,
       );
       return trust;
     }
     rec.verifiedBy = verdict.keyHex;
   }
 
-  const signed = composefsDigest(commit.commit);
+  const commit = attempt(d, "commit", () => decodeDeploymentCommit(loaded));
+  if (!commit) return trust;
+  const signed = composefsDigest(commit);
   if (signed?.length !== 32) {
     refuse(
       d,

@@ -377,7 +377,7 @@ describe("loadDeploymentCommit() on the conformance sysroot", () => {
     const d = resolveDeployment(realFs, sysroot, `/ostree/boot.0/refos/${BOOT2}/0`);
     const other = {
       path: "/elsewhere",
-      readCommit: () => expect.unreachable(),
+      readMetadataObject: () => expect.unreachable(),
       readCommitmetaSignatures: () => undefined,
     };
     expect(() => loadDeploymentCommit(other, d)).toThrow(

@@ -3,6 +3,7 @@
 // it and link loops are refused, and the result must be `ostree/deploy/<os>/deploy/<commit>.<serial>`.
 // Pure: it names the repo, image and stateroot paths; it reads no object and trusts nothing it names.
 
+import { type Commit, decodeCommit, validateCommit } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { IntegrityError, NotFoundError, q, UsageError } from "./errors.ts";
 import { type FsRead, kindName } from "./fs.ts";
@@ -207,11 +208,20 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
   };
 }
 
-export type DeploymentCommit = ReturnType<OstreeRepo["readCommit"]> & {
+/**
+ * Largest `.commit` read at boot. ostree allows 128 MiB of metadata, but a commit is a few KiB (an
+ * rpm-ostree package list a few hundred): the bytes are read and hashed before anything vouches for them.
+ */
+export const MAX_BOOT_COMMIT_SIZE = 16 << 20;
+
+export interface DeploymentCommit {
   checksum: string;
+  /** The `.commit` bytes, hashed to `checksum`: what signatures cover. Not decoded yet. */
+  bytes: Uint8Array;
+  path: string;
   /** The detached metadata's signatures, or `undefined` when there is no `.commitmeta`. */
   commitmeta: ReturnType<OstreeRepo["readCommitmetaSignatures"]>;
-};
+}
 
 /**
  * Loads the deployment's commit from `<sysroot>/ostree/repo` (opened by the caller, which injects
@@ -220,7 +230,7 @@ export type DeploymentCommit = ReturnType<OstreeRepo["readCommit"]> & {
  * the detached metadata is not applied here.
  */
 export function loadDeploymentCommit(
-  repo: Pick<OstreeRepo, "path" | "readCommit" | "readCommitmetaSignatures">,
+  repo: Pick<OstreeRepo, "path" | "readMetadataObject" | "readCommitmetaSignatures">,
   d: Deployment,
 ): DeploymentCommit {
   if (repo.path.replace(/\/+$/, "") !== d.repo) {
@@ -228,6 +238,18 @@ export function loadDeploymentCommit(
       `Cannot load the commit of ${q(d.path)} from ${q(repo.path)}: another repository, expected ${q(d.repo)}`,
     );
   }
-  const loaded = repo.readCommit(d.commit);
-  return { ...loaded, checksum: d.commit, commitmeta: repo.readCommitmetaSignatures(d.commit) };
+  const bytes = repo.readMetadataObject(d.commit, "commit", MAX_BOOT_COMMIT_SIZE);
+  return {
+    checksum: d.commit,
+    bytes,
+    path: d.commitObject,
+    commitmeta: repo.readCommitmetaSignatures(d.commit),
+  };
+}
+
+/** The loaded commit's fields, decoded and checked: once its signatures verified, when they are asked for. */
+export function decodeDeploymentCommit(c: DeploymentCommit): Commit {
+  const commit = decodeCommit(c.bytes);
+  validateCommit(commit, `commit ${q(c.path)}`);
+  return commit;
 }

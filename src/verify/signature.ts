@@ -17,7 +17,7 @@ export const MAX_SIGNATURES = 256;
 
 export type SignatureVerdict =
   | { ok: true; key: Uint8Array; keyHex: string; signatureIndex: number }
-  | { ok: false; reason: string; tried: number };
+  | { ok: false; reason: string; tried: number; expected?: string };
 
 /**
  * `signatures` is the decoded `ostree.sign.ed25519` value (undefined when the commit has no such key,
@@ -39,7 +39,8 @@ export function verifyCommitSignatures(
   if (signatures.length > MAX_SIGNATURES) {
     return {
       ok: false,
-      reason: `${signatures.length} signatures, expected at most ${MAX_SIGNATURES}`,
+      reason: `${signatures.length} signatures`,
+      expected: `at most ${MAX_SIGNATURES} signatures`,
       tried: 0,
     };
   }

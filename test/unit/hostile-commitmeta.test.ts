@@ -1,9 +1,20 @@
-import { readFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parsePrepareRootConfig } from "../../src/core/config.ts";
 import { decideTrust, rootAnchors } from "../../src/core/decision.ts";
+import { MAX_BOOT_COMMIT_SIZE } from "../../src/core/deployment.ts";
 import { cappedRead, type FsRead } from "../../src/core/fs.ts";
+import { sha256 } from "../../src/core/hash.ts";
+import { toHex } from "../../src/formats/bytes.ts";
 import { encode } from "../../src/formats/gvariant.ts";
 import {
   decodeCommitmeta,
@@ -14,6 +25,7 @@ import { OstreeRepo } from "../../src/formats/ostree/repo.ts";
 import { realFs } from "../../src/sys/fs.ts";
 import { inflateRaw } from "../../src/sys/zlib.ts";
 import { MAX_SIGNATURES, verifyCommitSignatures } from "../../src/verify/signature.ts";
+import { copyOf } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
 import {
   framingBombCommitmeta,
@@ -116,7 +128,7 @@ describe("the boot decision on a sysroot whose .commitmeta is hostile (item 1)",
     expect(r.value).toMatchObject({
       verdict: "refuse",
       stage: "signature",
-      reason: `Cannot verify commit ${C2} with the keys in "${KEY}": 10000 signatures, expected at most 256, expected an ed25519 signature by one of them`,
+      reason: `Cannot verify commit ${C2} with the keys in "${KEY}": 10000 signatures, expected at most 256 signatures`,
     });
     expect(r.s).toBeLessThan(5);
   });
@@ -129,7 +141,12 @@ describe("verifyCommitSignatures() caps the signatures it tries (item 2)", () =>
 
   it("refuses 10,000 signatures before any ed25519 work", () => {
     const r = timed(() => verifyCommitSignatures(commit, junk(10_000), [key]));
-    expect(r.value).toEqual({ ok: false, reason: "10000 signatures, expected at most 256", tried: 0 });
+    expect(r.value).toEqual({
+      ok: false,
+      reason: "10000 signatures",
+      expected: "at most 256 signatures",
+      tried: 0,
+    });
     expect(r.s).toBeLessThan(1);
   });
 
@@ -141,7 +158,70 @@ describe("verifyCommitSignatures() caps the signatures it tries (item 2)", () =>
       tried: 256,
     });
     expect(verifyCommitSignatures(commit, junk(257), [key])).toMatchObject({
-      reason: "257 signatures, expected at most 256",
+      reason: "257 signatures",
+      expected: "at most 256 signatures",
     });
+  });
+});
+
+describe("the boot decision on a sysroot whose .commit is hostile", () => {
+  const golden = extracted("ostree/sysroot.tar");
+  const config = parsePrepareRootConfig("[composefs]\nenabled = signed\n", "prepare-root.conf");
+  const key = new Uint8Array(readFileSync(join(OSTREE, "keys/ed25519.pub")));
+
+  /** A copy of the sysroot whose deployment 0 is renamed after `bytes`' sha256, with `bytes` as its commit. */
+  function renamedDeployment(bytes: Uint8Array): { sysroot: string; id: string } {
+    const sysroot = copyOf(golden);
+    const id = toHex(sha256(bytes));
+    const objects = join(sysroot, "ostree/repo/objects");
+    const obj = (c: string, ext: string) => join(objects, c.slice(0, 2), `${c.slice(2)}.${ext}`);
+    mkdirSync(join(objects, id.slice(0, 2)), { recursive: true });
+    writeFileSync(obj(id, "commit"), bytes);
+    copyFileSync(obj(C2, "commitmeta"), obj(id, "commitmeta"));
+    const deploy = join(sysroot, "ostree/deploy/refos/deploy");
+    renameSync(join(deploy, `${C2}.0`), join(deploy, `${id}.0`));
+    const link = join(sysroot, "ostree/boot.0.1/refos", D0.split("/")[4] as string, "0");
+    rmSync(link);
+    symlinkSync(`../../../deploy/refos/deploy/${id}.0`, link);
+    return { sysroot, id };
+  }
+
+  function decide(sysroot: string) {
+    const fs = withFiles({ [`${INITRD}${KEY}`]: key });
+    return timed(
+      () =>
+        decideTrust({
+          fs,
+          sysroot,
+          cmdline: `ostree=${D0}`,
+          config,
+          anchors: rootAnchors(fs, INITRD, sysroot),
+          openRepo: (path) => OstreeRepo.open(fs, path, { inflateRaw }),
+        }).decision,
+    );
+  }
+
+  it("checks the signatures over the exact bytes before decoding them: junk is unsigned, not malformed", () => {
+    const { sysroot, id } = renamedDeployment(new Uint8Array(64 * 1024).fill(0xff));
+    const r = decide(sysroot);
+    expect(r.value).toMatchObject({
+      verdict: "refuse",
+      stage: "signature",
+      commitVerified: true,
+      reason: `Cannot verify commit ${id} with the keys in "${KEY}": none of 1 signature verifies with the trusted key, expected an ed25519 signature by one of them`,
+    });
+    expect(r.s).toBeLessThan(5);
+  });
+
+  it(`reads at most ${MAX_BOOT_COMMIT_SIZE} bytes of it`, () => {
+    const big = new Uint8Array(MAX_BOOT_COMMIT_SIZE + 1);
+    const { sysroot, id } = renamedDeployment(big);
+    const r = decide(sysroot);
+    expect(r.value).toMatchObject({
+      verdict: "refuse",
+      stage: "commit",
+      reason: `Cannot read commit "${sysroot}/ostree/repo/objects/${id.slice(0, 2)}/${id.slice(2)}.commit": ${MAX_BOOT_COMMIT_SIZE + 1} bytes, expected at most ${MAX_BOOT_COMMIT_SIZE}`,
+    });
+    expect(r.s).toBeLessThan(5);
   });
 });

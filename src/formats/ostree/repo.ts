@@ -313,10 +313,14 @@ export class OstreeRepo {
     }
   }
 
-  /** Reads a metadata object's bytes and checks they hash to `checksum`. */
-  readMetadataObject(checksum: string, kind: "commit" | "dirtree" | "dirmeta"): Uint8Array {
+  /** Reads a metadata object's bytes (at most `cap`) and checks they hash to `checksum`. */
+  readMetadataObject(
+    checksum: string,
+    kind: "commit" | "dirtree" | "dirmeta",
+    cap = this.limits.maxMetadataSize,
+  ): Uint8Array {
     const path = this.objectPath(checksum, kind);
-    const r = readCapped(this.fs, path, this.limits.maxMetadataSize, kind);
+    const r = readCapped(this.fs, path, Math.min(cap, this.limits.maxMetadataSize), kind);
     if (!r)
       throw new NotFoundError(
         `Cannot read ${kind} ${q(path)}: no such object, expected it in the repository`,
