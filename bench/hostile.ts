@@ -1,9 +1,12 @@
-// Benchmark: how fast the compiled binary refuses what a hostile disk can hold (issue 11 items 1, 2, 9),
-// against the same command on the good input. `sealroot verify` (signed mode) on copies of the golden
-// sysroot whose commit 2 `.commitmeta` is a 4 MiB nested-framing bomb, a 32 MiB string, 10,000 junk
-// signatures, or its real signature behind 1 MiB of framing (which boots), beside the untouched sysroot; `sealroot ls -R` and `composefs-image` on a 27-dirtree DAG
-// (201 million paths) beside the golden bare-user repo. Wall time and peak RSS under GNU time
-// (`/usr/bin/time -v`, Debian package `time`), median of --reps runs after one warm-up.
+// Benchmark: how fast the compiled binary refuses what a hostile disk can hold (issue 11), against the
+// same command on the good input. `sealroot verify` (signed mode) on copies of the golden sysroot whose
+// commit 2 `.commitmeta` is a 4 MiB nested-framing bomb, a 32 MiB string, 10,000 junk signatures, or its
+// real signature behind 1 MiB of framing (which boots); whose repo config is a FIFO or a link to /dev/zero,
+// whose image is a 64 GiB sparse file, whose var links to /; with ot-signed=/dev/zero. `prepare-root
+// --dry-run` (the boot's decision and plan, nothing mounted) on some of the same. `sealroot ls -R` and
+// `composefs-image` on a 27-dirtree DAG (201 million paths) beside the golden bare-user repo. Wall time
+// and peak RSS under GNU time (`/usr/bin/time -v`, Debian package `time`), median of --reps runs after one
+// warm-up.
 // Run: npm run bench:hostile [-- --reps N] [--bin B] [--timeout S]   (= bun run bench/hostile.ts)
 
 import { execFileSync, spawnSync } from "node:child_process";
@@ -68,7 +71,40 @@ const initrd = join(work, "initrd");
 mkdirSync(join(initrd, "etc/ostree"), { recursive: true });
 writeFileSync(join(initrd, "etc/ostree/prepare-root.conf"), "[composefs]\nenabled = signed\n");
 copyFileSync(join(OSTREE, "keys/ed25519.pub"), join(initrd, "etc/ostree/initramfs-root-binding.key"));
-const verify = (s: string) => ["verify", "--sysroot", s, "--cmdline", `ostree=${TARGET}`, "--root", initrd];
+const verify = (s: string, karg = "") => [
+  "verify",
+  "--sysroot",
+  s,
+  "--cmdline",
+  `ostree=${TARGET}${karg}`,
+  "--root",
+  initrd,
+];
+/** A copy of the golden sysroot changed by `tamper` (a shell command run in it). */
+function tampered(name: string, tamper: string): string {
+  const s = sysroot(name);
+  execFileSync("sh", ["-c", tamper], { cwd: s });
+  return s;
+}
+const signedConf = join(work, "signed.conf");
+writeFileSync(
+  signedConf,
+  `[composefs]\nenabled = signed\nkeypath = ${initrd}/etc/ostree/initramfs-root-binding.key\n`,
+);
+/** `prepare-root --dry-run` (in a namespace with a fresh /run, see once()): decides and plans, mounts nothing. */
+const dryRun = (s: string, karg = "", conf = signedConf) => [
+  "prepare-root",
+  s,
+  "--cmdline",
+  `ostree=${TARGET}${karg}`,
+  "--config",
+  conf,
+  "--dry-run",
+];
+const noConf = join(work, "empty.conf");
+writeFileSync(noConf, "");
+const fifoConfig = tampered("fifo-config", "rm ostree/repo/config && mkfifo ostree/repo/config");
+const deploy0 = `ostree/deploy/refos/deploy/${C2}.0`;
 
 const dag = dagRepo(join(work, "dag"));
 const goodRepo = extracted("ostree/repo-bare-user.tar");
@@ -109,6 +145,55 @@ const rows: Row[] = [
     code: 1,
   },
   {
+    name: "verify, FIFO as the repo config",
+    args: verify(fifoConfig),
+    base: "verify, good sysroot",
+    code: 1,
+  },
+  {
+    name: "verify, repo config -> /dev/zero",
+    args: verify(tampered("zero-config", "rm ostree/repo/config && ln -s /dev/zero ostree/repo/config")),
+    base: "verify, good sysroot",
+    code: 1,
+  },
+  {
+    name: "verify, ot-signed=/dev/zero",
+    args: [...verify(sysroot("signed-zero"), " ot-signed=/dev/zero").slice(0, -1), "/"],
+    base: "verify, good sysroot",
+    code: 1,
+  },
+  {
+    name: "verify, 64 GiB sparse image",
+    args: verify(tampered("sparse", `truncate -s 64G ${deploy0}/.ostree.cfs`)),
+    base: "verify, good sysroot",
+    code: 1,
+  },
+  {
+    name: "verify, var -> /",
+    args: verify(tampered("var-root", "rm -r ostree/deploy/refos/var && ln -s / ostree/deploy/refos/var")),
+    base: "verify, good sysroot",
+    code: 1,
+  },
+  { name: "prepare-root --dry-run, good sysroot", args: dryRun(sysroot("dry-good")), code: 0 },
+  {
+    name: "prepare-root --dry-run, 4 MiB nested-framing .commitmeta",
+    args: dryRun(sysroot("dry-framing", framingBombCommitmeta(4 * MiB))),
+    base: "prepare-root --dry-run, good sysroot",
+    code: 1,
+  },
+  {
+    name: "prepare-root --dry-run, 10,000 junk signatures",
+    args: dryRun(sysroot("dry-signatures", junkSignaturesCommitmeta(10_000))),
+    base: "prepare-root --dry-run, good sysroot",
+    code: 1,
+  },
+  {
+    name: "prepare-root --dry-run, FIFO as the repo config (composefs off)",
+    args: dryRun(fifoConfig, " ot-composefs=off", noConf),
+    base: "prepare-root --dry-run, good sysroot",
+    code: 1,
+  },
+  {
     name: "ls -R, golden bare-user repo",
     args: ["ls", "--repo", goodRepo, "--ref", "refos/x86_64/stable", "-R"],
     code: 0,
@@ -139,7 +224,23 @@ function once(row: Row): Run {
   const out = join(work, "time.txt");
   rmSync(out, { force: true });
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(TIME, ["-v", "-o", out, bin, ...row.args], {
+  const timed = [TIME, "-v", "-o", out, bin, ...row.args];
+  // prepare-root runs as at boot: in a private mount namespace with an empty /run
+  const argv =
+    row.args[0] === "prepare-root"
+      ? [
+          "unshare",
+          "-m",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          'mount -t tmpfs none /run && exec "$@"',
+          "sh",
+          ...timed,
+        ]
+      : timed;
+  const r = spawnSync(argv[0] as string, argv.slice(1), {
     encoding: "utf8",
     timeout: timeout * 1000,
     killSignal: "SIGKILL",
