@@ -4,13 +4,7 @@
 // into the new root and exec busybox switch_root into init=. Every failure ends in failClosed(): the
 // one-line reason on stderr and /dev/kmsg, then a rescue shell (rd.shell) or power-off — never the root.
 
-import {
-  type BootCmdline,
-  badValue,
-  MAX_CMDLINE_BYTES,
-  parseCmdline,
-  splitCmdline,
-} from "../core/cmdline.ts";
+import { badValue, MAX_CMDLINE_BYTES, splitCmdline } from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
 import { messageOf, q, SealrootError, UsageError } from "../core/errors.ts";
 import { emergencyShellRefusal } from "../core/policy.ts";
@@ -208,8 +202,7 @@ export function runInit(sys: InitSys, o: InitOptions): never {
     );
     // the initramfs's own config (trusted); a broken one fails closed before rd.shell can count
     const config = readPrepareRootConfig(sys, "/");
-    if (args.shell)
-      shell = { asked: true, refused: emergencyShellRefusal(bootCmdlineOrUndefined(cmdlineText), config) };
+    if (args.shell) shell = { asked: true, refused: emergencyShellRefusal(cmdlineText, config) };
     phase(
       "modules",
       () => loadModules(sys, args.modules),
@@ -272,15 +265,6 @@ export function refusalLine(r: PrepareRootResult): string {
 
 /** `rd.shell` asked for, and why it is not honoured (`undefined` = it is). */
 export type Shell = { asked: false } | { asked: true; refused: string | undefined };
-
-function bootCmdlineOrUndefined(text: string): BootCmdline | undefined {
-  try {
-    return parseCmdline(text);
-  } catch (e) {
-    if (e instanceof SealrootError) return undefined;
-    throw e;
-  }
-}
 
 /**
  * Prints the reason, then a shell (rd.shell, when allowed) or power-off. Never returns and never boots the

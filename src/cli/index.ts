@@ -8,6 +8,7 @@ import { composefsImageCommand } from "./composefs-image.ts";
 import type { CliContext, CommandModule } from "./context.ts";
 import { deployImageCommand } from "./deploy-image.ts";
 import { enableVerityCommand } from "./enable-verity.ts";
+import { failClosedCommand } from "./fail-closed.ts";
 import { fsverityDigestCommand } from "./fsverity-digest.ts";
 import { initCommand } from "./init.ts";
 import { keygenCommand } from "./keygen.ts";
@@ -40,6 +41,7 @@ const commands: CommandModule[] = [
   deployImageCommand,
   mkcomposefsCommand,
   initCommand,
+  failClosedCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

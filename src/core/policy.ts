@@ -3,7 +3,7 @@
 // key set must hold, and a weaker input is recorded as overruled instead of weakening the boot (ostree
 // lets `ostree.prepare-root.composefs=0` switch a signed config off). Pure; see docs/policy.md.
 
-import type { BootCmdline, BootTarget, ComposefsKarg } from "./cmdline.ts";
+import { type BootCmdline, type BootTarget, type ComposefsKarg, parseCmdline } from "./cmdline.ts";
 import { DEFAULT_KEYPATH, type PrepareRootConfig } from "./config.ts";
 import { q, SealrootError, UsageError } from "./errors.ts";
 
@@ -278,19 +278,14 @@ export function resolvePolicy(cmdline: BootCmdline, config: PrepareRootConfig): 
  * A command line that does not even resolve to a policy counts as verifying. `undefined` = allowed,
  * else why not.
  */
-export function emergencyShellRefusal(
-  cmdline: BootCmdline | undefined,
-  config: PrepareRootConfig,
-): string | undefined {
+export function emergencyShellRefusal(cmdline: string, config: PrepareRootConfig): string | undefined {
   if (config.emergencyShell) return undefined;
   let verifying = true;
-  if (cmdline !== undefined) {
-    try {
-      const p = resolvePolicy(cmdline, config);
-      verifying = p.verityRequired || p.keySets.length > 0 || p.expectedDigest !== undefined;
-    } catch (e) {
-      if (!(e instanceof SealrootError)) throw e;
-    }
+  try {
+    const p = resolvePolicy(parseCmdline(cmdline), config);
+    verifying = p.verityRequired || p.keySets.length > 0 || p.expectedDigest !== undefined;
+  } catch (e) {
+    if (!(e instanceof SealrootError)) throw e;
   }
   return verifying
     ? "the boot verifies its root and the initramfs's prepare-root.conf has no [sealroot] emergency-shell = yes"

@@ -74,6 +74,11 @@ const rows: Row[] = [];
 let work = "";
 let disk = "";
 let signedConf = "";
+/** Signed, and the emergency shell allowed after a refusal. */
+let signedShellConf = "";
+/** What `sealroot fail-closed` prints before powering off a refused verifying boot. */
+const FAIL_CLOSED =
+  "sealroot: no emergency shell after the refusal: the boot verifies its root and the initramfs's prepare-root.conf has no [sealroot] emergency-shell = yes; powering off";
 
 async function boot(kind: DracutKind, name: string, image: DracutImage & { kernel: string }, append: string) {
   const r = await bootVm({
@@ -104,6 +109,8 @@ describe.skipIf(skipReason !== undefined)("dracut initramfs kinds boot sealroot"
     disk = makeExt4Disk(join(work, "root.img"), { tree, sizeMiB: 64, label: "root" });
     signedConf = join(work, "signed.conf");
     writeFileSync(signedConf, "[composefs]\nenabled = signed\n");
+    signedShellConf = join(work, "signed-shell.conf");
+    writeFileSync(signedShellConf, "[composefs]\nenabled = signed\n[sealroot]\nemergency-shell = yes\n");
   });
 
   afterAll(() => {
@@ -153,9 +160,22 @@ describe.skipIf(skipReason !== undefined)("dracut initramfs kinds boot sealroot"
       expect(Number(r.markers.t_sealroot_start)).toBeLessThan(Number(r.markers.t_sealroot_end));
     });
 
-    it(`${kind}: a commit signed by another key stops the boot in emergency with sealroot's one-line reason`, async () => {
+    it(`${kind}: a commit signed by another key powers off with sealroot's reason, no emergency shell`, async () => {
       const image = dracutInitramfs({ kind, key: OTHER_KEY, config: signedConf });
       const r = await boot(kind, "other-key", image, `ostree=${DEP0}`);
+
+      expect(refusalLines(r.serial)).toEqual([REASON]);
+      expect(plain(r.serial)).toContain(FAIL_CLOSED);
+      expect(r.markers.emergency).toBeUndefined(); // dracut's emergency path never ran
+      expect(r.markers.t_report).toBeUndefined(); // pre-pivot 99 never ran: no switch-root
+      expect(r.serial).not.toContain("dracut: FATAL");
+      expect(r.panicked).toBe(false);
+      if (kind === "systemd") expect(r.markers.sealroot_result).toBe("exit-code/exited/1");
+    });
+
+    it(`${kind}: with [sealroot] emergency-shell = yes the same refusal goes to dracut's emergency path`, async () => {
+      const image = dracutInitramfs({ kind, key: OTHER_KEY, config: signedShellConf });
+      const r = await boot(kind, "other-key-shell", image, `ostree=${DEP0}`);
 
       expect(refusalLines(r.serial)).toEqual([REASON]);
       expect(r.markers.emergency).toBeDefined();
@@ -186,11 +206,22 @@ describe.skipIf(skipReason !== undefined)("dracut initramfs kinds boot sealroot"
       if (kind === "systemd") expect(r.markers.t_sealroot_start).toBeUndefined(); // the unit's condition
     });
 
-    it(`${kind}: as shipped (no probe), a refusal ends the boot before switch-root`, async () => {
+    it(`${kind}: as shipped (no probe), a refused signed boot powers off before switch-root`, async () => {
       const image = dracutInitramfs({ kind, key: OTHER_KEY, config: signedConf, probe: false });
+      const r = await boot(kind, "shipped-refusal", image, `ostree=${DEP0} rd.emergency=poweroff`);
+
+      expect(refusalLines(r.serial)).toEqual([REASON]);
+      expect(plain(r.serial)).toContain(FAIL_CLOSED);
+      expect(r.serial).not.toMatch(/Switching root|initrd-switch-root\.service/);
+      expect(plain(r.serial)).not.toContain("Reached target emergency.target");
+      expect(r.panicked).toBe(false);
+    });
+
+    it(`${kind}: as shipped (no probe), a refusal the config lets reach emergency ends the boot before switch-root`, async () => {
+      const image = dracutInitramfs({ kind, key: OTHER_KEY, config: signedShellConf, probe: false });
       // systemd: dracut's emergency service powers off with rd.emergency=poweroff; without systemd dracut's
       // die() exits /init and the kernel panics (panic=-1 and -no-reboot end QEMU)
-      const r = await boot(kind, "shipped-refusal", image, `ostree=${DEP0} rd.emergency=poweroff`);
+      const r = await boot(kind, "shipped-refusal-shell", image, `ostree=${DEP0} rd.emergency=poweroff`);
 
       expect(refusalLines(r.serial)).toEqual([REASON]);
       expect(r.serial).not.toMatch(/Switching root|initrd-switch-root\.service/);
