@@ -241,6 +241,7 @@ const bswap32 = (v: number) =>
   (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 const MODES = [0o40755, 0o100644, 0o120777, 0o170000, 0o20644, 0o40000 | 0o7777, 0o47777, 0];
 const U32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, ...MODES, ...MODES.map(bswap32)];
+const DUP_BYTES = 1 << 20;
 const BYTE_LENGTHS = [0, 1, 20, 31, 32, 33, 63, 64, 65, 256];
 
 function randomBytes(rng: Rng): Uint8Array {
@@ -331,7 +332,16 @@ export function mutateValue(t: GType, v: GVariantValue, rng: Rng, depth = 0): GV
         return out;
       case 2: {
         const e = out[k];
-        if (e !== undefined) out.splice(k, 0, ...Array.from({ length: rng.pick([1, 2, 100, 300]) }, () => e));
+        if (e === undefined) return out;
+        // copies up to about 1 MiB, whatever the element's size
+        let size = 1;
+        try {
+          size += encode(t.elem!, e).length;
+        } catch {
+          // not encodable: the whole value falls back below anyway
+        }
+        const n = Math.min(rng.pick([1, 2, 100, 300]), Math.max(1, Math.floor(DUP_BYTES / size)));
+        out.splice(k, 0, ...Array.from({ length: n }, () => e));
         return out;
       }
       case 3: {

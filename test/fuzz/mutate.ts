@@ -222,7 +222,8 @@ export function text(seeds: readonly Uint8Array[], o: TextOptions): Mutator {
           // one token many times over: long lines, many arguments, many keys
           const t = toks[i] ?? word();
           const sep = rng.chance(0.5) ? rng.pick(o.separators) : "";
-          toks.splice(i, 0, ...Array.from({ length: rng.range(2, 2000) }, () => t + sep));
+          const n = Math.min(rng.range(2, 2000), Math.floor(REPEAT_BYTES / (t.length + sep.length + 1)));
+          toks.splice(i, 0, ...Array.from({ length: n }, () => t + sep));
           break;
         }
         case 6: {
@@ -242,6 +243,9 @@ export function text(seeds: readonly Uint8Array[], o: TextOptions): Mutator {
     return b;
   };
 }
+
+/** Repetitions stop at about this many bytes, so stacked repeats of long tokens stay small. */
+const REPEAT_BYTES = 256 << 10;
 
 /** Chooses among mutators with the given weights. */
 export function mix(...parts: Array<[number, Mutator]>): Mutator {

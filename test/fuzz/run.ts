@@ -101,17 +101,22 @@ function parseArgs(argv: string[]): Options {
 const fmt = (n: number) => n.toLocaleString("en-US");
 const rate = (s: Stats) => (s.elapsedMs > 0 ? Math.round((s.inputs / s.elapsedMs) * 1000) : 0);
 
+/** Base64 up to 64 KiB is printed whole; a longer one is cut (the JSON file has all of it). */
+const clip = (s: string) =>
+  s.length <= 65536 ? s : `${s.slice(0, 1024)}… (${s.length} chars, whole in the JSON file)`;
+
 function printFinding(f: Finding, dir: string): void {
   const input = fromB64(f.input);
   const lines = [
     `FINDING ${f.target} ${f.kind} at seed ${f.seed} iteration ${f.iteration}: ${f.detail}`,
     ...(f.stack ? f.stack.split("\n").slice(1, 8) : []),
     `  replay: bun run test/fuzz/run.ts --target ${f.target} --seed ${f.seed} --replay ${f.iteration}`,
-    `  input (${input.length} bytes, base64): ${f.input}`,
+    `  input (${input.length} bytes, base64): ${clip(f.input)}`,
   ];
-  if (f.kind === "crash" || f.kind === "wrong-error") {
+  if ((f.kind === "crash" || f.kind === "wrong-error") && input.length <= 1 << 20) {
     const small = minimize(targetNamed(f.target), input);
-    if (small.length < input.length) lines.push(`  minimized (${small.length} bytes, base64): ${b64(small)}`);
+    if (small.length < input.length)
+      lines.push(`  minimized (${small.length} bytes, base64): ${clip(b64(small))}`);
     Object.assign(f, { minimized: b64(small) });
   }
   console.log(lines.join("\n"));
