@@ -680,7 +680,8 @@ export function addStats(a: Stats, b: Stats): Stats {
 
 /**
  * Shrinks a crashing input while it still gives the same finding signature: greedy chunk deletion,
- * halving the chunk size, within `budget` attempts.
+ * halving the chunk size, within `budget` attempts; where deleting a chunk loses the finding, zeroing it
+ * is tried (formats of whole blocks, such as EROFS, refuse any other size).
  */
 export function minimize(target: Target, input: Uint8Array, budget = 4000): Uint8Array {
   const sig = (b: Uint8Array) => {
@@ -699,8 +700,18 @@ export function minimize(target: Target, input: Uint8Array, budget = 4000): Uint
       cand.set(best.subarray(0, at));
       cand.set(best.subarray(at + chunk), at);
       tries++;
-      if (sig(cand) === want) best = cand;
-      else at += chunk;
+      if (sig(cand) === want) {
+        best = cand;
+        continue;
+      }
+      const end = Math.min(best.length, at + chunk);
+      if (best.subarray(at, end).some((x) => x !== 0)) {
+        const zeroed = best.slice();
+        zeroed.fill(0, at, end);
+        tries++;
+        if (sig(zeroed) === want) best = zeroed;
+      }
+      at += chunk;
     }
   }
   return best;

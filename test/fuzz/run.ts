@@ -115,8 +115,10 @@ function printFinding(f: Finding, dir: string): void {
   ];
   if ((f.kind === "crash" || f.kind === "wrong-error") && input.length <= 1 << 20) {
     const small = minimize(targetNamed(f.target), input);
-    if (small.length < input.length)
-      lines.push(`  minimized (${small.length} bytes, base64): ${clip(b64(small))}`);
+    if (b64(small) !== f.input) {
+      const nonzero = small.reduce((n, x) => n + (x === 0 ? 0 : 1), 0);
+      lines.push(`  minimized (${small.length} bytes, ${nonzero} non-zero, base64): ${clip(b64(small))}`);
+    }
     Object.assign(f, { minimized: b64(small) });
   }
   console.log(lines.join("\n"));
