@@ -70,9 +70,10 @@ export interface Target {
 }
 
 /**
- * Default size cap of a mutant. The loaders admit more (ostree metadata up to 128 MiB, key files and
- * prepare-root.conf 1 MiB), but every decoder is linear in its input once past its framing, so 4 MiB
- * shows the same costs at a rate that reaches a million inputs.
+ * Default size cap of a mutant. The loaders admit more (ostree metadata up to 128 MiB); 4 MiB keeps a
+ * million inputs per target within minutes. The GVariant decoder's work is capped per input byte, so
+ * bigger inputs add time, not new behaviour; a cost that grows faster than the input needs a generator
+ * of its own, not bigger mutants.
  */
 export const MAX_INPUT = 4 << 20;
 
