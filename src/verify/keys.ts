@@ -4,7 +4,7 @@
 // back. Unlike ostree, one malformed public-key line is reported and skipped instead of failing every key.
 
 import { FormatError, q } from "../core/errors.ts";
-import { bytesEqual } from "../formats/bytes.ts";
+import { toHex } from "../formats/bytes.ts";
 import { checkSecretKey, PUBLIC_KEY_BYTES, SECRET_KEY_BYTES } from "./ed25519.ts";
 
 /** Size cap for a key file: a real one is a few lines of 45 or 89 bytes. */
@@ -105,12 +105,16 @@ function decodeKeyLine(line: string, expected: number): Uint8Array | string {
 export function parsePublicKeyFile(data: Uint8Array | string, path: string): PublicKeyFile {
   const lines = linesOf(textOf(data, "read public key file", path));
   const keys: Uint8Array[] = [];
+  const seen = new Set<string>();
   const problems: KeyFileProblem[] = [];
   lines.forEach((line, i) => {
     if (line === "") return;
     const r = decodeKeyLine(line, PUBLIC_KEY_BYTES);
     if (typeof r === "string") problems.push({ line: i + 1, reason: r });
-    else if (!keys.some((k) => bytesEqual(k, r))) keys.push(r);
+    else if (!seen.has(toHex(r))) {
+      seen.add(toHex(r));
+      keys.push(r);
+    }
   });
   if (keys.length === 0) {
     const seen =

@@ -23,6 +23,7 @@ import {
   COMMIT_TYPE,
   COMMITMETA_TYPE,
   canonicalXattrs,
+  commitmetaSignatures,
   composefsDigest,
   DIRMETA_TYPE,
   DIRTREE_TYPE,
@@ -335,6 +336,16 @@ export const TARGETS: readonly Target[] = [
     run: (b) => {
       const entries = decodeCommitmeta(b);
       verifyCommitSignatures(SIG_MESSAGE, ed25519Signatures(entries), NOT_A_KEY);
+    },
+    refuses: [FormatError],
+  },
+  {
+    name: "commitmeta-signatures",
+    calls: "commitmetaSignatures (the boot's lookup of ostree.sign.ed25519 alone) + verifyCommitSignatures",
+    seeds: corpus.commitmetas,
+    mutator: (s) => gvariant(COMMITMETA_TYPE, s),
+    run: (b) => {
+      verifyCommitSignatures(SIG_MESSAGE, commitmetaSignatures(b), NOT_A_KEY);
     },
     refuses: [FormatError],
   },

@@ -36,7 +36,7 @@ describe("fuzz slice: each parser returns or refuses with its typed error", () =
     // the mutants reach past the first check: some inputs are accepted, and (except for the lenient
     // GVariant decoders, which never refuse data) some refused
     expect(s.returned).toBeGreaterThan(INPUTS / 50);
-    if (target.name !== "commitmeta") expect(s.refused).toBeGreaterThan(INPUTS / 50);
+    if (!target.name.startsWith("commitmeta")) expect(s.refused).toBeGreaterThan(INPUTS / 50);
   });
 });
 
