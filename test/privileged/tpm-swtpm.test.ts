@@ -30,6 +30,7 @@ import {
   pcrBanks,
   readPcrOnTpm,
 } from "../../src/sys/tpm.ts";
+import { sealroot } from "../helpers/cli.ts";
 import { ROOT } from "../helpers/fixtures.ts";
 
 const SWTPM = "/usr/bin/swtpm";
@@ -146,6 +147,13 @@ describe("sys/tpm.ts against swtpm", () => {
     ]);
     const mode = spawnSync("stat", ["-c", "%a", log], { encoding: "utf8" }).stdout.trim();
     expect(mode).toBe("600");
+    // and the compiled binary's pcr-replay of that log prints what the TPM holds
+    const after = o.after as Record<string, string>;
+    expect(sealroot("pcr-replay", "--log", log, "--pcr", "15")).toEqual({
+      code: 0,
+      stdout: PCR_BANKS.map((b) => `15 ${b}: ${after[b]}\n`).join(""),
+      stderr: "",
+    });
   });
 
   it("under Node: the same transport measures once and reads back H(0 ‖ H(event)) in every bank", async () => {
