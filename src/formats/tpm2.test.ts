@@ -52,12 +52,24 @@ describe("TPM 2.0 commands, byte for byte (Part 3 command tables; every field ha
         "00000009", // authorizationSize
         "40000009", // sessionHandle TPM_RS_PW
         "0000", //     nonceCaller.size 0
-        "01", //       sessionAttributes continueSession
+        "00", //       sessionAttributes: none
         "0000", //     hmac.size 0 (the empty password)
         "00000001", // digests.count
         "000b", //     TPM_ALG_SHA256
         "ab".repeat(32),
       ].join(""),
+    );
+  });
+
+  it("encodes TPM2_PCR_Extend exactly as tpm2-tools 5.4 (tpm2-tss) sent it to swtpm", () => {
+    // `tpm2_pcrextend 15:sha256=<d>` over tcti-swtpm; the 65 bytes as `swtpm --log level=20` logged them
+    const d = "741961d5e0532bf8e32ee8a75d5efcb594551e28a92f591c0862f32484104372";
+    const sent = `80020000004100000182 0000000f 00000009 40000009 0000 00 0000 00000001 000b ${d}`;
+    expect(toHex(encodePcrExtend(15, [{ bank: "sha256", digest: fromHex(d) }]))).toBe(sent.replace(/ /g, ""));
+    // and tpm2_pcrread sha256:15, tpm2_getcap pcrs
+    expect(toHex(encodePcrRead(15, ["sha256"]))).toBe("8001000000140000017e00000001000b03008000");
+    expect(toHex(encodeGetCapabilityPcrs())).toBe(
+      "800100000016 0000017a 00000005 00000000 00000001".replace(/ /g, ""),
     );
   });
 
@@ -71,7 +83,7 @@ describe("TPM 2.0 commands, byte for byte (Part 3 command tables; every field ha
     const bytes = encodePcrExtend(0, ds);
     expect(bytes.length).toBe(31 + 22 + 34 + 50 + 66);
     expect(toHex(bytes)).toBe(
-      `8002000000cb000001820000000000000009400000090000010000` +
+      `8002000000cb000001820000000000000009400000090000000000` +
         `00000004` +
         `0004${"01".repeat(20)}000b${"02".repeat(32)}000c${"03".repeat(48)}000d${"04".repeat(64)}`,
     );

@@ -22,8 +22,8 @@ export const TPM_CC_GetCapability = 0x0000017a;
 export const TPM_CAP_PCRS = 0x00000005;
 /** TPM_RS_PW: the password authorization "session", here with an empty password. */
 export const TPM_RS_PW = 0x40000009;
-/** TPMA_SESSION continueSession, which the reference TSS (ESYS_TR_PASSWORD) sets; the TPM ignores it. */
-export const TPMA_SESSION_CONTINUESESSION = 0x01;
+/** sessionAttributes of the password session: none, as tpm2-tss (tpm2_pcrextend 5.4) sends it. */
+export const PW_SESSION_ATTRIBUTES = 0x00;
 /** TPM_ALG_ID of each bank sealroot can extend. */
 export const TPM_ALG: Readonly<Record<PcrBank, number>> = {
   sha1: 0x0004,
@@ -103,7 +103,7 @@ export function encodePcrExtend(pcr: number, digests: readonly BankDigest[]): Ui
     w.u32be(pcr); // TPMI_DH_PCR: PCR n is handle n (HR_PCR = 0)
     w.u32be(4 + 2 + 1 + 2); // authorizationSize
     w.u32be(TPM_RS_PW).u16be(0); // sessionHandle, nonce.size = 0
-    w.u8(TPMA_SESSION_CONTINUESESSION);
+    w.u8(PW_SESSION_ATTRIBUTES);
     w.u16be(0); // hmac.size = 0: the empty password
     w.u32be(digests.length);
     for (const d of digests) {
