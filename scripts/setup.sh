@@ -17,8 +17,10 @@ cd "$(dirname "$0")/.."
 #   dracut-core       Debian's real dracut (with kmod's depmod) for the dracut initramfs kinds; not
 #                     `dracut`, which conflicts with initramfs-tools and pulls in mail and RAID tools
 #   ostree-boot       Debian's ostree-prepare-root 2022.7: the C baseline row of bench/boot
+#   swtpm swtpm-tools a real TPM 2.0 (libtpms) for the measured-boot tests: `swtpm socket` serves the
+#                     commands sys/tpm.ts marshals; swtpm-tools has swtpm_setup for provisioned states
 APT_PACKAGES=(ostree fsverity libsodium23 erofs-utils attr ca-certificates qemu-system-x86 busybox-static
-  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time dracut-core kmod ostree-boot)
+  cpio zstd xz-utils gpg e2fsprogs debian-archive-keyring time dracut-core kmod ostree-boot swtpm swtpm-tools)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -15,6 +15,7 @@ import { keygenCommand } from "./keygen.ts";
 import { lsCommand } from "./ls.ts";
 import { measureCommand } from "./measure.ts";
 import { mkcomposefsCommand } from "./mkcomposefs.ts";
+import { pcrReplayCommand } from "./pcr-replay.ts";
 import { prepareRootCommand } from "./prepare-root.ts";
 import { sealCommand } from "./seal.ts";
 import { showCommand } from "./show.ts";
@@ -42,6 +43,7 @@ const commands: CommandModule[] = [
   mkcomposefsCommand,
   initCommand,
   failClosedCommand,
+  pcrReplayCommand,
 ];
 
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

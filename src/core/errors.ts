@@ -52,6 +52,21 @@ export class SysError extends SealrootError {
   }
 }
 
+/** A TPM 2.0 response code other than TPM_RC_SUCCESS; `rc` is the raw code, `rcName` its TPM_RC_* name. */
+export class TpmError extends SealrootError {
+  readonly rc: number;
+  constructor(
+    rc: number,
+    rcName: string,
+    message: string,
+    data: ErrorData = {},
+    options?: { cause?: unknown },
+  ) {
+    super("ETPM", message, { ...data, rc, rcName }, options);
+    this.rc = rc;
+  }
+}
+
 /** Quote a path or name for an error message the way every message in the project does. */
 export function q(s: string): string {
   return JSON.stringify(s);

@@ -1,11 +1,14 @@
-// SHA-256 and SHA-512 (ed25519) for every layer: the one module outside src/sys/ that reaches the runtime
-// (DESIGN.md: hashing is confined to one module). In the compiled binary the hashers are Bun's native ones;
-// loading node:crypto there costs ~0.15 s of a boot under QEMU TCG, so it is only loaded, on first use,
-// where there is no Bun (Node: the tests). Both are BoringSSL/OpenSSL digests. Nothing here does I/O.
+// SHA-256, SHA-512 (ed25519) and the TPM PCR banks' SHA-1/SHA-384 for every layer: the one module outside
+// src/sys/ that reaches the runtime (DESIGN.md: hashing is confined to one module). In the compiled binary
+// the hashers are Bun's native ones; loading node:crypto there costs ~0.15 s of a boot under QEMU TCG, so
+// it is only loaded, on first use, where there is no Bun (Node: the tests). Both are BoringSSL/OpenSSL
+// digests. Nothing here does I/O.
 
 import type * as NodeCrypto from "node:crypto";
 
-type Algorithm = "sha256" | "sha512";
+/** The digests a TPM 2.0 PCR bank can use that sealroot computes (TPM_ALG_SHA1/SHA256/SHA384/SHA512). */
+export type DigestAlgorithm = "sha1" | "sha256" | "sha384" | "sha512";
+type Algorithm = DigestAlgorithm;
 interface Hasher {
   update(data: Uint8Array): unknown;
   digest(): Uint8Array;
@@ -32,6 +35,13 @@ export function sha256(data: Uint8Array): Uint8Array {
 
 export function sha512(data: Uint8Array): Uint8Array<ArrayBuffer> {
   const h = hasher("sha512");
+  h.update(data);
+  return new Uint8Array(h.digest());
+}
+
+/** One-shot digest with any of the PCR banks' algorithms. */
+export function digestOf(algorithm: DigestAlgorithm, data: Uint8Array): Uint8Array<ArrayBuffer> {
+  const h = hasher(algorithm);
   h.update(data);
   return new Uint8Array(h.digest());
 }

@@ -142,6 +142,12 @@ export class Writer {
     this.length += 2;
     return this;
   }
+  u16be(v: number): this {
+    this.ensure(2);
+    this.view.setUint16(this.length, v, false);
+    this.length += 2;
+    return this;
+  }
   u32le(v: number): this {
     this.ensure(4);
     this.view.setUint32(this.length, v, true);
@@ -169,6 +175,11 @@ export class Writer {
   /** Write `v` as unsigned little-endian of `size` bytes at an earlier position (for back-patching). */
   patchU32le(at: number, v: number): this {
     this.view.setUint32(at, v, true);
+    return this;
+  }
+
+  patchU32be(at: number, v: number): this {
+    this.view.setUint32(at, v, false);
     return this;
   }
 

@@ -11,9 +11,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { toHex } from "../../src/formats/bytes.ts";
 import * as libc from "../../src/sys/ffi/libc.ts";
 import {
+  AF_UNIX,
   encodeFsverityEnableArg,
   encodeLoopConfig,
   encodeMountAttr,
+  encodeSockaddrUn,
   FS_IMMUTABLE_FL,
   FS_IOC_ENABLE_VERITY,
   FS_IOC_GETFLAGS,
@@ -25,6 +27,7 @@ import {
   LO_FLAGS_READ_ONLY,
   LOOP_CONFIGURE,
   LOOP_CTL_GET_FREE,
+  TIMESPEC_SIZE,
 } from "../../src/sys/ffi/structs.ts";
 import * as sc from "../../src/sys/ffi/syscalls.ts";
 
@@ -39,6 +42,10 @@ const PROGRAM = String.raw`
 #include <linux/loop.h>
 #include <linux/mount.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/file.h>
+#include <time.h>
 static void hex(const char *name, const void *p, size_t n) {
   const unsigned char *b = p; printf("%s=", name);
   for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
@@ -78,6 +85,13 @@ int main(void) {
   struct mount_attr a; memset(&a, 0, sizeof a);
   a.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_IDMAP; a.attr_clr = MOUNT_ATTR_NOSUID; a.propagation = 1 << 18; a.userns_fd = 9;
   hex("mount_attr", &a, sizeof a);
+
+  printf("AF_UNIX=%d\nSOCK_STREAM=%d\nSOCK_CLOEXEC=%d\nLOCK_EX=%d\nCLOCK_BOOTTIME=%d\n",
+    AF_UNIX, SOCK_STREAM, SOCK_CLOEXEC, LOCK_EX, CLOCK_BOOTTIME);
+  printf("sizeof_timespec=%zu\n", sizeof(struct timespec));
+  struct sockaddr_un u; memset(&u, 0, sizeof u);
+  u.sun_family = AF_UNIX; strcpy(u.sun_path, "/run/swtpm/cmd.sock");
+  hex("sockaddr_un", &u, sizeof u);
   return 0;
 }
 `;
@@ -160,6 +174,12 @@ describe.skipIf(!gcc || !x64)("kernel ABI of src/sys/ffi against the system head
       MS_SLAVE: libc.MS_SLAVE,
       MS_SHARED: libc.MS_SHARED,
       MS_REMOUNT: libc.MS_REMOUNT,
+      AF_UNIX,
+      SOCK_STREAM: libc.SOCK_STREAM,
+      SOCK_CLOEXEC: libc.SOCK_CLOEXEC,
+      LOCK_EX: libc.LOCK_EX,
+      CLOCK_BOOTTIME: libc.CLOCK_BOOTTIME,
+      sizeof_timespec: TIMESPEC_SIZE,
     };
     for (const [k, v] of Object.entries(ours)) expect([k, v]).toEqual([k, Number(values[k])]);
   });
@@ -189,5 +209,9 @@ describe.skipIf(!gcc || !x64)("kernel ABI of src/sys/ffi against the system head
       usernsFd: 9,
     });
     expect(toHex(ours)).toBe(values.mount_attr);
+  });
+
+  it("encodes struct sockaddr_un byte for byte (family, NUL-terminated path, 110 bytes)", () => {
+    expect(toHex(encodeSockaddrUn("/run/swtpm/cmd.sock"))).toBe(values.sockaddr_un);
   });
 });

@@ -164,6 +164,41 @@ export function llistxattr(path: string, buf: Uint8Array): CResult {
   );
 }
 
+// ---- measured boot: a socket to a TPM simulator, the log's lock, CLOCK_BOOTTIME ----
+
+/** <bits/socket_type.h> SOCK_STREAM, and SOCK_CLOEXEC (= O_CLOEXEC) or'ed into the type. */
+export const SOCK_STREAM = 1;
+export const SOCK_CLOEXEC = 0o2000000;
+/** <sys/file.h> flock(2) operations. */
+export const LOCK_EX = 2;
+/** <linux/time.h> CLOCK_BOOTTIME: CLOCK_MONOTONIC plus time suspended; what systemd's log timestamps use. */
+export const CLOCK_BOOTTIME = 7;
+
+/** int socket(int domain, int type, int protocol); */
+export function socket(domain: number, type: number, protocol: number): CResult {
+  return call("socket", DataType.I32, [DataType.I32, DataType.I32, DataType.I32], [domain, type, protocol]);
+}
+
+/** int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen); */
+export function connect(fd: number, addr: Uint8Array): CResult {
+  return call(
+    "connect",
+    DataType.I32,
+    [DataType.I32, DataType.U8Array, DataType.I32],
+    [fd, addr, addr.length],
+  );
+}
+
+/** int flock(int fd, int operation); */
+export function flock(fd: number, operation: number): CResult {
+  return call("flock", DataType.I32, [DataType.I32, DataType.I32], [fd, operation]);
+}
+
+/** int clock_gettime(clockid_t clockid, struct timespec *tp); */
+export function clockGettime(clock: number, timespec: Uint8Array): CResult {
+  return call("clock_gettime", DataType.I32, [DataType.I32, DataType.U8Array], [clock, timespec]);
+}
+
 // ---- the PID-1 mode only: hand over the process, power off ----
 
 /** int execl(const char *path, const char *arg, ... /, (char *) NULL /); — returns only on failure. The

@@ -7,9 +7,11 @@ import { FormatError } from "../../core/errors.ts";
 import { toHex } from "../../formats/bytes.ts";
 import {
   decodeFsverityDigest,
+  decodeTimespecUsec,
   encodeFsverityEnableArg,
   encodeLoopConfig,
   encodeMountAttr,
+  encodeSockaddrUn,
   FS_IOC_ENABLE_VERITY,
   FS_IOC_GETFLAGS,
   FS_IOC_MEASURE_VERITY,
@@ -102,5 +104,27 @@ describe("decodeFsverityDigest()", () => {
       new FormatError("Cannot decode struct fsverity_digest: digest_size 33, expected at most 32"),
     );
     expect(() => decodeFsverityDigest(new Uint8Array(3))).toThrow(FormatError);
+  });
+});
+
+describe("encodeSockaddrUn() and decodeTimespecUsec()", () => {
+  it("puts AF_UNIX and the NUL-terminated path in a 110-byte sockaddr_un", () => {
+    const a = encodeSockaddrUn("/tmp/s");
+    expect(a.length).toBe(110);
+    expect(toHex(a.subarray(0, 10))).toBe("01002f746d702f730000");
+    expect(encodeSockaddrUn("x".repeat(107)).length).toBe(110);
+  });
+
+  it("refuses a path with no room for its NUL, an empty path and an embedded NUL", () => {
+    for (const p of ["x".repeat(108), "", "a\0b"]) expect(() => encodeSockaddrUn(p)).toThrow(FormatError);
+  });
+
+  it("reads tv_sec and tv_nsec as microseconds", () => {
+    const ts = new Uint8Array(16);
+    const v = new DataView(ts.buffer);
+    v.setBigInt64(0, 12n, true);
+    v.setBigInt64(8, 345_678_999n, true);
+    expect(decodeTimespecUsec(ts)).toBe(12_345_678);
+    expect(() => decodeTimespecUsec(new Uint8Array(8))).toThrow(FormatError);
   });
 });

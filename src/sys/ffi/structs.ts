@@ -140,3 +140,33 @@ export function encodeMountAttr(a: MountAttr): Uint8Array {
   v.setBigUint64(MOUNT_ATTR.usernsFd, BigInt(a.usernsFd ?? 0), true);
   return buf;
 }
+
+// ---- struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; } (<sys/un.h>), for connect() ----
+export const AF_UNIX = 1;
+export const SOCKADDR_UN_SIZE = 110;
+export const SOCKADDR_UN = { family: 0, path: 2 } as const;
+const SUN_PATH_SIZE = 108;
+
+/** A filesystem AF_UNIX address; the path (UTF-8) must leave room for its NUL in sun_path[108]. */
+export function encodeSockaddrUn(path: string): Uint8Array {
+  const name = new TextEncoder().encode(path);
+  if (name.length === 0 || name.length >= SUN_PATH_SIZE || name.includes(0))
+    throw new FormatError(
+      `Cannot encode struct sockaddr_un for ${JSON.stringify(path)}: ${name.length} bytes, expected 1…${SUN_PATH_SIZE - 1} without NUL`,
+    );
+  const buf = new Uint8Array(SOCKADDR_UN_SIZE);
+  new DataView(buf.buffer).setUint16(SOCKADDR_UN.family, AF_UNIX, true);
+  buf.set(name, SOCKADDR_UN.path);
+  return buf;
+}
+
+// ---- struct timespec { time_t tv_sec; long tv_nsec; } (64-bit), for clock_gettime() ----
+export const TIMESPEC_SIZE = 16;
+
+/** Microseconds of a struct timespec the kernel wrote. */
+export function decodeTimespecUsec(buf: Uint8Array): number {
+  if (buf.length !== TIMESPEC_SIZE)
+    throw new FormatError(`Cannot decode struct timespec: ${buf.length} bytes, expected ${TIMESPEC_SIZE}`);
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  return Number(v.getBigInt64(0, true)) * 1_000_000 + Math.floor(Number(v.getBigInt64(8, true)) / 1000);
+}
