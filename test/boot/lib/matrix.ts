@@ -39,6 +39,8 @@ export interface Scenario {
   disk: string;
   /** Kernel arguments after `root=LABEL=root rw` (ostree= included). */
   args: (os: TestOsManifest) => string;
+  /** Kernel arguments after the kind's own (which they then override, e.g. dracut's rd.shell=0). */
+  after?: string;
   expect: (os: TestOsManifest) => Expected;
 }
 
@@ -149,6 +151,15 @@ export const SCENARIOS: Scenario[] = [
     disk: "cfs-flipped",
     args: (os) => `${newest(os, "cfs-flipped")} ot-composefs=off`,
     expect: () => refuse("image", IMAGE_DIGEST),
+  },
+  {
+    name: "rd.shell-signed",
+    what: "signed config + rd.shell on sig-corrupt: no shell for the unverified command line, power off",
+    image: "signed2",
+    disk: "sig-corrupt",
+    args: (os) => newest(os, "sig-corrupt"),
+    after: "rd.shell=1",
+    expect: (os) => refuse("signature", notSigned(build(os, 2).commit)),
   },
   {
     name: "cfs-flipped",
@@ -368,7 +379,7 @@ export async function runScenario(
     kernel: kernel.vmlinuz,
     initrd: image.path,
     disks: [{ path: variant(os, s.disk).disk, snapshot: true }],
-    append: `root=LABEL=root rw ${s.args(os)} ${KIND_ARGS[kind]}`.trim(),
+    append: `root=LABEL=root rw ${s.args(os)} ${KIND_ARGS[kind]} ${s.after ?? ""}`.replace(/ +/g, " ").trim(),
     memMiB: VM_MEM_MIB,
     timeoutMs: opts.timeoutMs ?? 240_000,
     serialLog: log,
