@@ -3,8 +3,8 @@
 # It installs the compiled binary and the libraries ffi-rs's native addon loads at run time (Bun unpacks
 # the addon into /tmp and dlopens it: libgcc_s.so.1, librt.so.1), the public key(s) and prepare-root.conf,
 # the erofs/overlay/loop kernel modules, and the entry point: with systemd the unit
-# sealroot-prepare-root.service (wanted by initrd-root-fs.target) and its OnFailure=
-# sealroot-fail-closed.service, without systemd a pre-pivot hook.
+# sealroot-prepare-root.service (wanted by initrd-root-fs.target), with sealroot-refused.target and
+# sealroot-fail-closed.service for a refusal; without systemd a pre-pivot hook.
 #
 # Configuration (dracut.conf variables; see dracut.conf.d/50-sealroot.conf and README.md):
 #   sealroot_binary="/usr/bin/sealroot"        the host's compiled sealroot (installed as /usr/bin/sealroot)
@@ -104,6 +104,7 @@ install() {
     if dracut_module_included "systemd"; then
         inst_simple "$moddir/sealroot-prepare-root.service" "$systemdsystemunitdir/sealroot-prepare-root.service"
         inst_simple "$moddir/sealroot-fail-closed.service" "$systemdsystemunitdir/sealroot-fail-closed.service"
+        inst_simple "$moddir/sealroot-refused.target" "$systemdsystemunitdir/sealroot-refused.target"
         # A link in the unit directory, not `systemctl add-wants` (which writes /etc and which dracut >= 109
         # drops from non-hostonly images: ostree commit 81c17515 moved its unit's link for that reason).
         mkdir -p "$initdir$systemdsystemunitdir/initrd-root-fs.target.wants"

@@ -20,7 +20,7 @@ import {
   refuse,
   rootAnchors,
 } from "../core/decision.ts";
-import { resolveDeployment } from "../core/deployment.ts";
+import { decodeDeploymentCommit, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
 import { q, SealrootError, UsageError } from "../core/errors.ts";
 import { type FsRead, overCap } from "../core/fs.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
@@ -76,7 +76,8 @@ function commitTrustAnchors(
     inflateRaw,
     limits: { maxContentSize: MAX_KEYFILE_BYTES },
   });
-  const { commit } = repo.readCommit(deployment.commit);
+  // the boot's own read: at most MAX_BOOT_COMMIT_SIZE, hashed against the deployment's name
+  const commit = decodeDeploymentCommit(loadDeploymentCommit(repo, deployment));
   return {
     anchors: commitAnchors(repo, commit, deployment.commit),
     config: readPrepareRootConfigWith((path) =>
