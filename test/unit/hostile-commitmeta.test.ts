@@ -64,10 +64,26 @@ function withFiles(files: Record<string, Uint8Array>): FsRead {
   };
 }
 
+/** The boot decision in signed mode on `sysroot` with `files` replaced, the key in an initramfs at INITRD. */
+function decideSigned(sysroot: string, files: Record<string, Uint8Array>) {
+  const key = new Uint8Array(readFileSync(join(OSTREE, "keys/ed25519.pub")));
+  const fs = withFiles({ ...files, [`${INITRD}${KEY}`]: key });
+  return timed(
+    () =>
+      decideTrust({
+        fs,
+        sysroot,
+        cmdline: `ostree=${D0}`,
+        config: parsePrepareRootConfig("[composefs]\nenabled = signed\n", "prepare-root.conf"),
+        anchors: rootAnchors(fs, INITRD, sysroot),
+        openRepo: (path) => OstreeRepo.open(fs, path, { inflateRaw }),
+      }).decision,
+  );
+}
+
 describe("the boot decision on a sysroot whose .commitmeta is hostile (item 1)", () => {
   const sysroot = extracted("ostree/sysroot.tar");
   const commitmeta = `${sysroot}/ostree/repo/objects/59/${C2.slice(2)}.commitmeta`;
-  const key = new Uint8Array(readFileSync(join(OSTREE, "keys/ed25519.pub")));
   /** The golden signature entry of commit 2, as raw variant bytes to put after a bomb. */
   const signature = (): [string, Uint8Array] => {
     const sigs = ed25519Signatures(decodeCommitmeta(new Uint8Array(readFileSync(commitmeta))));
@@ -75,20 +91,7 @@ describe("the boot decision on a sysroot whose .commitmeta is hostile (item 1)",
     return [ED25519_SIGNATURE_KEY, rawVariant("aay", encode("aay", sigs))];
   };
 
-  function decide(meta: Uint8Array) {
-    const fs = withFiles({ [commitmeta]: meta, [`${INITRD}${KEY}`]: key });
-    return timed(
-      () =>
-        decideTrust({
-          fs,
-          sysroot,
-          cmdline: `ostree=${D0}`,
-          config: parsePrepareRootConfig("[composefs]\nenabled = signed\n", "prepare-root.conf"),
-          anchors: rootAnchors(fs, INITRD, sysroot),
-          openRepo: (path) => OstreeRepo.open(fs, path, { inflateRaw }),
-        }).decision,
-    );
-  }
+  const decide = (meta: Uint8Array) => decideSigned(sysroot, { [commitmeta]: meta });
 
   it.each([
     ["a 4 MiB one of nested framing", () => framingBombCommitmeta(4 * MiB), 4 * MiB],
@@ -166,9 +169,6 @@ describe("verifyCommitSignatures() caps the signatures it tries (item 2)", () =>
 
 describe("the boot decision on a sysroot whose .commit is hostile", () => {
   const golden = extracted("ostree/sysroot.tar");
-  const config = parsePrepareRootConfig("[composefs]\nenabled = signed\n", "prepare-root.conf");
-  const key = new Uint8Array(readFileSync(join(OSTREE, "keys/ed25519.pub")));
-
   /** A copy of the sysroot whose deployment 0 is renamed after `bytes`' sha256, with `bytes` as its commit. */
   function renamedDeployment(bytes: Uint8Array): { sysroot: string; id: string } {
     const sysroot = copyOf(golden);
@@ -186,20 +186,7 @@ describe("the boot decision on a sysroot whose .commit is hostile", () => {
     return { sysroot, id };
   }
 
-  function decide(sysroot: string) {
-    const fs = withFiles({ [`${INITRD}${KEY}`]: key });
-    return timed(
-      () =>
-        decideTrust({
-          fs,
-          sysroot,
-          cmdline: `ostree=${D0}`,
-          config,
-          anchors: rootAnchors(fs, INITRD, sysroot),
-          openRepo: (path) => OstreeRepo.open(fs, path, { inflateRaw }),
-        }).decision,
-    );
-  }
+  const decide = (sysroot: string) => decideSigned(sysroot, {});
 
   it("checks the signatures over the exact bytes before decoding them: junk is unsigned, not malformed", () => {
     const { sysroot, id } = renamedDeployment(new Uint8Array(64 * 1024).fill(0xff));
