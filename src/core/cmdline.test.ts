@@ -144,6 +144,25 @@ describe("parseCmdline() reads the composefs arguments in order", () => {
   });
 });
 
+describe("parseCmdline() reads the anti-rollback floor arguments, keeping the highest", () => {
+  it("takes the highest of repeated sealroot.min-timestamp= and sealroot.min-version=", () => {
+    expect(
+      parseCmdline(
+        "sealroot.min-timestamp=100 sealroot.min-timestamp=50 sealroot.min-version=1.10 sealroot.min-version=1.9",
+      ).floor,
+    ).toEqual({ minTimestamp: 100n, minVersion: "1.10" });
+    expect(parseCmdline("ostree=/x").floor).toEqual({});
+  });
+
+  it("refuses a timestamp that is not decimal seconds, and an empty version", () => {
+    expect(() => parseCmdline("sealroot.min-timestamp=1e9")).toThrow(UsageError);
+    expect(() => parseCmdline("sealroot.min-timestamp=1e9")).toThrow(
+      'Cannot use kernel argument "sealroot.min-timestamp=1e9" min-timestamp "1e9": not a number, expected unix seconds (decimal digits)',
+    );
+    expect(() => parseCmdline("sealroot.min-version=")).toThrow(UsageError);
+  });
+});
+
 describe("parseCmdline() on arbitrary text", () => {
   it("returns or throws UsageError", () => {
     const piece = fc.constantFrom(

@@ -3,14 +3,27 @@
 // ostree's `ostree.prepare-root.composefs=` and sealroot's own `ot-composefs=` / `ot-signed=`. Pure:
 // text in, typed arguments out; invalid values are UsageError. Combining them is policy.ts's job.
 
-import { q, UsageError } from "./errors.ts";
+import { FormatError, q, UsageError } from "./errors.ts";
+import { parseMinTimestamp, type RollbackFloor, raiseFloor } from "./floor.ts";
 import { asciiStrip } from "./keyfile.ts";
+
+function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof FormatError) throw new UsageError(e.message, e.data, { cause: e });
+    throw e;
+  }
+}
 
 /** Largest kernel command line read (the kernel's COMMAND_LINE_SIZE is 2048 on x86, at most 64 KiB). */
 export const MAX_CMDLINE_BYTES = 1 << 16;
 export const OSTREE_COMPOSEFS_KARG = "ostree.prepare-root.composefs";
 export const OT_COMPOSEFS_KARG = "ot-composefs";
 export const OT_SIGNED_KARG = "ot-signed";
+/** Raise the anti-rollback floor of the initramfs's config (never lower it): see core/floor.ts. */
+export const MIN_TIMESTAMP_KARG = "sealroot.min-timestamp";
+export const MIN_VERSION_KARG = "sealroot.min-version";
 
 /** One composefs-related kernel argument, in command-line order. `token` is the argument as written. */
 export type ComposefsKarg =
@@ -38,6 +51,8 @@ export interface BootCmdline {
   /** `ostree=` arguments after the first, which ostree (and sealroot) ignore. */
   ignoredTargets: string[];
   composefs: ComposefsKarg[];
+  /** The highest floor the `sealroot.min-timestamp=` / `sealroot.min-version=` arguments name. */
+  floor: RollbackFloor;
 }
 
 /**
@@ -123,6 +138,7 @@ function findTarget(tokens: readonly string[]): BootTarget | undefined {
 export function parseCmdline(text: string): BootCmdline {
   const tokens = splitCmdline(text);
   const composefs: ComposefsKarg[] = [];
+  let floor: RollbackFloor = {};
   for (const token of tokens) {
     const eq = token.indexOf("=");
     if (eq < 0) continue;
@@ -137,12 +153,19 @@ export function parseCmdline(text: string): BootCmdline {
       composefs.push(parseOtComposefs(token, value));
     } else if (key === OT_SIGNED_KARG) {
       composefs.push({ kind: "signed", token, path: keyPath(token, value) });
+    } else if (key === MIN_TIMESTAMP_KARG) {
+      floor = raiseFloor(floor, {
+        minTimestamp: asUsage(() => parseMinTimestamp(value, `kernel argument ${q(token)}`)),
+      });
+    } else if (key === MIN_VERSION_KARG) {
+      if (value === "") throw badValue(token, value, "an ostree.version string");
+      floor = raiseFloor(floor, { minVersion: value });
     }
   }
   const target = findTarget(tokens);
   const ostreeArgs = kargValues(tokens, "ostree").map((a) => a.token);
   const ignoredTargets = target && !target.android ? ostreeArgs.slice(1) : ostreeArgs;
-  const out: BootCmdline = { tokens, ignoredTargets, composefs };
+  const out: BootCmdline = { tokens, ignoredTargets, composefs, floor };
   if (target) out.target = target;
   return out;
 }

@@ -60,6 +60,7 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       rootTransient: false,
       rootTransientRo: false,
       emergencyShell: false,
+      floor: {},
     });
     expect(emptyConfig()).toEqual({
       keypath: DEFAULT_KEYPATH,
@@ -68,6 +69,7 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       rootTransient: false,
       rootTransientRo: false,
       emergencyShell: false,
+      floor: {},
     });
   });
 
@@ -85,7 +87,19 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       rootTransient: true,
       rootTransientRo: true,
       emergencyShell: false,
+      floor: {},
     });
+  });
+
+  it("reads the anti-rollback floor from [sealroot] min-timestamp and min-version", () => {
+    const cfg = parsePrepareRootConfig("[sealroot]\nmin-timestamp = 1735776000 \nmin-version = 41.2\n", F);
+    expect(cfg.floor).toEqual({ minTimestamp: 1735776000n, minVersion: "41.2" });
+    expect(() => parsePrepareRootConfig("[sealroot]\nmin-timestamp = -1\n", F)).toThrow(
+      'Cannot use "/etc/ostree/prepare-root.conf" [sealroot] min-timestamp "-1": not a number, expected unix seconds (decimal digits)',
+    );
+    expect(() => parsePrepareRootConfig("[sealroot]\nmin-version =\n", F)).toThrow(
+      'Cannot parse "/etc/ostree/prepare-root.conf": [sealroot] min-version is empty (line 2), expected an ostree.version string',
+    );
   });
 
   it("reads sealroot's own [sealroot] emergency-shell as yes/no, true/false or 1/0", () => {
@@ -175,6 +189,7 @@ describe("readPrepareRootConfig() applies ostree's whole-file replacement", () =
       rootTransient: false,
       rootTransientRo: false,
       emergencyShell: false,
+      floor: {},
     });
   });
 

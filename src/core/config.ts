@@ -4,6 +4,7 @@
 // Pure except for the injected FsRead; errors are UsageError in sealroot's wording. No policy here.
 
 import { FormatError, q, UsageError } from "./errors.ts";
+import { parseMinTimestamp, type RollbackFloor } from "./floor.ts";
 import type { FsRead } from "./fs.ts";
 import { asciiStrip, type KeyFile, MAX_KEYFILE_BYTES, parseKeyFile } from "./keyfile.ts";
 
@@ -36,6 +37,8 @@ export interface PrepareRootConfig {
   rootTransientRo: boolean;
   /** `[sealroot] emergency-shell`: `rd.shell` may give a shell after a refusal even when the boot verifies. */
   emergencyShell: boolean;
+  /** `[sealroot] min-timestamp` / `min-version`: the anti-rollback floor of a signed boot (core/floor.ts). */
+  floor: RollbackFloor;
 }
 
 const TRISTATE: Record<string, ConfigComposefs> = {
@@ -108,6 +111,7 @@ export function interpretConfig(kf: KeyFile): PrepareRootConfig {
     rootTransient: transient || transientRo,
     rootTransientRo: transientRo,
     emergencyShell: false,
+    floor: {},
   };
 
   const rawEnabled = kf.getValue("composefs", "enabled");
@@ -134,6 +138,25 @@ export function interpretConfig(kf: KeyFile): PrepareRootConfig {
   // ostree parses [etc] transient only when it mounts /etc; sealroot always parses it (fails earlier).
   cfg.etcTransient = bool(kf, "etc", "transient") ?? false;
   cfg.emergencyShell = yesNo(kf, "sealroot", "emergency-shell") ?? false;
+  const minTimestamp = kf.getValue("sealroot", "min-timestamp");
+  if (minTimestamp !== undefined) {
+    try {
+      cfg.floor.minTimestamp = parseMinTimestamp(asciiStrip(minTimestamp), `${q(file)} [sealroot]`);
+    } catch (e) {
+      asUsage(e);
+    }
+  }
+  const minVersion = kf.getValue("sealroot", "min-version");
+  if (minVersion !== undefined) {
+    const v = asciiStrip(minVersion);
+    if (v === "") {
+      throw new UsageError(
+        `Cannot parse ${q(file)}: [sealroot] min-version is empty (line ${kf.lineOf("sealroot", "min-version")}), expected an ostree.version string`,
+        { path: file },
+      );
+    }
+    cfg.floor.minVersion = v;
+  }
   return cfg;
 }
 
@@ -146,6 +169,7 @@ export function emptyConfig(): PrepareRootConfig {
     rootTransient: false,
     rootTransientRo: false,
     emergencyShell: false,
+    floor: {},
   };
 }
 

@@ -5,7 +5,8 @@
 // Pure over the injected FsRead and repository opener; a refusal is a verdict, never a throw.
 
 import { toHex } from "../formats/bytes.ts";
-import { COMPOSEFS_DIGEST_KEY, composefsDigest } from "../formats/ostree/objects.ts";
+import { lookup } from "../formats/gvariant.ts";
+import { COMPOSEFS_DIGEST_KEY, composefsDigest, OSTREE_VERSION_KEY } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
@@ -18,6 +19,7 @@ import {
   resolveDeployment,
 } from "./deployment.ts";
 import { IntegrityError, q, SealrootError, UsageError } from "./errors.ts";
+import { floorViolation, raiseFloor } from "./floor.ts";
 import { type FsRead, kindName, notRegularFile } from "./fs.ts";
 import { type ComposefsMode, type InputRef, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
@@ -59,6 +61,8 @@ export interface Decision {
   expectedDigests: DigestRequirement[];
   applied: { source: string; token: string; effect: string }[];
   overruled: { source: string; token: string; reason: string }[];
+  /** The anti-rollback floor a signed commit was held to (unix seconds as a decimal string). */
+  floor?: { minTimestamp?: string; minVersion?: string };
   sysrootReadonly?: boolean;
   etcTransient?: boolean;
   rootTransient?: boolean;
@@ -238,6 +242,24 @@ export function decideTrust(inp: TrustInputs): Trust {
 
   const commit = attempt(d, "commit", () => decodeDeploymentCommit(loaded));
   if (!commit) return trust;
+  // the anti-rollback floor: the initramfs's, raised (never lowered) by the command line; only a signed
+  // commit's timestamp and version mean anything
+  const floor = raiseFloor(inp.config.floor, parseCmdline(inp.cmdline).floor);
+  if (floor.minTimestamp !== undefined || floor.minVersion !== undefined) {
+    d.floor = {
+      ...(floor.minTimestamp === undefined ? {} : { minTimestamp: String(floor.minTimestamp) }),
+      ...(floor.minVersion === undefined ? {} : { minVersion: floor.minVersion }),
+    };
+    const version = lookup(commit.metadata, OSTREE_VERSION_KEY, "s")?.value as string | undefined;
+    const below = floorViolation(
+      { checksum: deployment.commit, timestamp: commit.timestamp, version },
+      floor,
+    );
+    if (below !== undefined) {
+      refuse(d, "commit", below);
+      return trust;
+    }
+  }
   const signed = composefsDigest(commit);
   if (signed?.length !== 32) {
     refuse(

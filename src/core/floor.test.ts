@@ -18,12 +18,12 @@ describe("floorViolation()", () => {
     [
       { timestamp: 1n, version: "41.20250101.3" },
       { minVersion: "41.20250101.10" },
-      `Cannot boot commit "${C}": ostree.version "41.20250101.3", expected at least min-version "41.20250101.10"`,
+      `Cannot boot commit "${C}": version "41.20250101.3", expected at least min-version "41.20250101.10"`,
     ],
     [
       { timestamp: 1n },
       { minVersion: "1" },
-      `Cannot boot commit "${C}": no ostree.version, expected at least min-version "1"`,
+      `Cannot boot commit "${C}": no version metadata, expected at least min-version "1"`,
     ],
     [
       { timestamp: 5n, version: "1" },

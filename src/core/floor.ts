@@ -1,7 +1,7 @@
 // The anti-rollback floor, pure: `[sealroot] min-timestamp = <unix seconds>` and `min-version = <string>`
 // from the initramfs's prepare-root.conf, raised (never lowered) by a kernel argument, and the check of a
 // signed commit against it — its timestamp (the commit's own, big-endian in the object) and its
-// `ostree.version` compared as ostree orders versions (core/version.ts). Parsing the config key and the
+// `version` metadata (what the issue calls ostree.version) compared as ostree orders versions (core/version.ts). Parsing the config key and the
 // karg, and refusing at stage `commit`, are the orchestrator's; this module only decides.
 
 import { FormatError, q } from "./errors.ts";
@@ -10,7 +10,7 @@ import { compareOstreeVersions } from "./version.ts";
 export interface RollbackFloor {
   /** Unix seconds: a commit with an older timestamp is refused. */
   minTimestamp?: bigint | undefined;
-  /** A commit whose ostree.version sorts below this (or that has none) is refused. */
+  /** A commit whose `version` metadata sorts below this (or that has none) is refused. */
   minVersion?: string | undefined;
 }
 
@@ -57,7 +57,7 @@ function utc(s: bigint): string {
 
 /**
  * Why `commit` is below the floor, as the reason of a refusal at stage `commit` — both values in it — or
- * undefined when it is at or above every part of the floor. `version` is the commit's `ostree.version`
+ * undefined when it is at or above every part of the floor. `version` is the commit's `version`
  * metadata, undefined when it has none (then any min-version refuses it).
  */
 export function floorViolation(
@@ -68,9 +68,9 @@ export function floorViolation(
     return `Cannot boot commit ${q(commit.checksum)}: timestamp ${utc(commit.timestamp)}, expected at least min-timestamp ${utc(floor.minTimestamp)}`;
   if (floor.minVersion !== undefined) {
     if (commit.version === undefined)
-      return `Cannot boot commit ${q(commit.checksum)}: no ostree.version, expected at least min-version ${q(floor.minVersion)}`;
+      return `Cannot boot commit ${q(commit.checksum)}: no version metadata, expected at least min-version ${q(floor.minVersion)}`;
     if (compareOstreeVersions(commit.version, floor.minVersion) < 0)
-      return `Cannot boot commit ${q(commit.checksum)}: ostree.version ${q(commit.version)}, expected at least min-version ${q(floor.minVersion)}`;
+      return `Cannot boot commit ${q(commit.checksum)}: version ${q(commit.version)}, expected at least min-version ${q(floor.minVersion)}`;
   }
   return undefined;
 }

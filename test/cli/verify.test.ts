@@ -42,6 +42,8 @@ function verify(sys: string, cmdline: string, root: string, ...extra: string[]) 
   return sealroot("verify", "--sysroot", sys, "--cmdline", cmdline, "--root", root, ...extra);
 }
 
+const line = (stage: string, reason: string) => `sealroot: refused (${stage}): ${reason}\n`;
+
 function json(sys: string, cmdline: string, root: string) {
   const r = verify(sys, cmdline, root, "--json");
   return { code: r.code, stderr: r.stderr, d: JSON.parse(r.stdout) };
@@ -99,8 +101,6 @@ describe("sealroot verify accepts deployment 0", () => {
 });
 
 describe("sealroot verify refuses", () => {
-  const line = (stage: string, reason: string) => `sealroot: refused (${stage}): ${reason}\n`;
-
   it("deployment 0 with the other key", () => {
     const r = verify(sysroot, D0, initramfsRoot(SIGNED, "ed25519-other.pub"));
     expect(r.code).toBe(1);
@@ -207,5 +207,63 @@ describe("sealroot verify refuses", () => {
     const r = verify(sysroot, "ostree=/../../etc", plainRoot);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^sealroot: refused \(target\): Cannot resolve ostree target/);
+  });
+});
+
+describe("sealroot verify holds a signed commit to the initramfs's anti-rollback floor (issue 12 item 3)", () => {
+  // commit 2: timestamp 2025-01-02 00:00:00 UTC, version "2"
+  const TS = 1735776000;
+  const floorRoot = (floor: string) => initramfsRoot(`${SIGNED}[sealroot]\n${floor}`);
+  const belowTs = (min: number) =>
+    line(
+      "commit",
+      `Cannot boot commit "${C2}": timestamp ${TS} (2025-01-02 00:00:00 UTC), expected at least min-timestamp ${min} (${new Date(
+        min * 1000,
+      )
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, " UTC")})`,
+    );
+
+  it("boots a commit at the floor and records it", () => {
+    const { code, d } = json(
+      sysroot,
+      `root=LABEL=root ${D0}`,
+      floorRoot(`min-timestamp = ${TS}\nmin-version = 2\n`),
+    );
+    expect(code).toBe(0);
+    expect(d.floor).toEqual({ minTimestamp: String(TS), minVersion: "2" });
+  });
+
+  it("refuses a commit older than min-timestamp at stage commit, with both values", () => {
+    const r = verify(sysroot, D0, floorRoot(`min-timestamp = ${TS + 1}\n`));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(belowTs(TS + 1));
+  });
+
+  it("refuses a commit whose version sorts below min-version, as strverscmp orders them", () => {
+    const r = verify(sysroot, D0, floorRoot("min-version = 10\n"));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      line("commit", `Cannot boot commit "${C2}": version "2", expected at least min-version "10"`),
+    );
+  });
+
+  it("lets a kernel argument raise the floor, never lower it", () => {
+    expect(verify(sysroot, `${D0} sealroot.min-timestamp=${TS + 1}`, signedRoot).stderr).toBe(
+      belowTs(TS + 1),
+    );
+    const lowered = verify(
+      sysroot,
+      `${D0} sealroot.min-timestamp=0 sealroot.min-version=1`,
+      floorRoot(`min-timestamp = ${TS + 1}\n`),
+    );
+    expect(lowered.stderr).toBe(belowTs(TS + 1));
+  });
+
+  it("refuses a floor that is not a number", () => {
+    const r = verify(sysroot, D0, floorRoot("min-timestamp = soon\n"));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/min-timestamp "soon": not a number, expected unix seconds/);
   });
 });

@@ -32,6 +32,8 @@ export const COMMITMETA_TYPE = "a{sv}";
 
 export const COMPOSEFS_DIGEST_KEY = "ostree.composefs.digest.v0";
 export const ED25519_SIGNATURE_KEY = "ostree.sign.ed25519";
+/** The commit's version string (`ostree commit --add-metadata-string=version=…`, `s`). */
+export const OSTREE_VERSION_KEY = "version";
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
