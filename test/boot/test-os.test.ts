@@ -208,7 +208,7 @@ describe.skipIf(available !== true || !existsSync(BIN) || !haveOstree)(
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(
-        `would boot deployment ${join(os.sysroot, b.deployment)} on composefs, verity=require, signed by ${b.keyHex} (/etc/ostree/initramfs-root-binding.key), image digest ${b.digest}\n`,
+        `would boot deployment ${join(os.sysroot, b.deployment)} on composefs, verity=require, signed by ${b.keyHex} (/etc/ostree/initramfs-root-binding.key in the root "${keyRoot(b)}"), image digest ${b.digest}\n`,
       );
     });
 
