@@ -1,8 +1,8 @@
 // The anti-rollback floor, pure: `[sealroot] min-timestamp = <unix seconds>` and `min-version = <string>`
 // from the initramfs's prepare-root.conf, raised (never lowered) by a kernel argument, and the check of a
-// signed commit against it — its timestamp (the commit's own, big-endian in the object) and its
-// `version` metadata (what the issue calls ostree.version) compared as ostree orders versions (core/version.ts). Parsing the config key and the
-// karg, and refusing at stage `commit`, are the orchestrator's; this module only decides.
+// signed commit against it — its timestamp (the commit's own, big-endian in the object) and its `version`
+// metadata compared as ostree orders versions (core/version.ts). Parsing the config key (core/config.ts)
+// and the karg (core/cmdline.ts), and refusing at stage `commit` (core/decision.ts), are elsewhere.
 
 import { FormatError, q } from "./errors.ts";
 import { compareOstreeVersions } from "./version.ts";

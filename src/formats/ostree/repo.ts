@@ -166,12 +166,6 @@ function validRef(ref: string): boolean {
   return REF_RE.test(ref) && !ref.split("/").some((f) => f === "." || f === "..");
 }
 
-/** A regular file of at most `cap` bytes, or undefined when absent (FsRead's checked read). */
-function readCapped(fs: FsRead, path: string, cap: number, what: string): { bytes: Uint8Array } | undefined {
-  const bytes = fs.readFileIfExists(path, cap, what);
-  return bytes === undefined ? undefined : { bytes };
-}
-
 /** A repository `config` is a few lines; it is read before anything is verified, so it is capped. */
 const MAX_CONFIG_SIZE = 1 << 20;
 
@@ -212,7 +206,7 @@ export class OstreeRepo {
   /** Opens the repository at `path` (reads `config`). NotFoundError when there is no repository. */
   static open(fs: FsRead, path: string, opts: OpenRepoOptions): OstreeRepo {
     const configPath = `${path}/config`;
-    const config = readCapped(fs, configPath, MAX_CONFIG_SIZE, "repository config")?.bytes;
+    const config = fs.readFileIfExists(configPath, MAX_CONFIG_SIZE, "repository config");
     if (!config)
       throw new NotFoundError(
         `Cannot open repository ${q(path)}: no ${q(configPath)}, expected an ostree repository`,
@@ -320,14 +314,14 @@ export class OstreeRepo {
     cap = this.limits.maxMetadataSize,
   ): Uint8Array {
     const path = this.objectPath(checksum, kind);
-    const r = readCapped(this.fs, path, Math.min(cap, this.limits.maxMetadataSize), kind);
-    if (!r)
+    const bytes = this.fs.readFileIfExists(path, Math.min(cap, this.limits.maxMetadataSize), kind);
+    if (!bytes)
       throw new NotFoundError(
         `Cannot read ${kind} ${q(path)}: no such object, expected it in the repository`,
         { path, checksum },
       );
-    this.verify(path, checksum, sha256(r.bytes));
-    return r.bytes;
+    this.verify(path, checksum, sha256(bytes));
+    return bytes;
   }
 
   /** The verified commit: its exact bytes (what signatures cover) and decoded fields. */
@@ -348,8 +342,8 @@ export class OstreeRepo {
     checksum: string,
   ): { bytes: Uint8Array; entries: MetadataEntries; path: string } | undefined {
     const path = this.objectPath(checksum, "commitmeta");
-    const r = readCapped(this.fs, path, MAX_COMMITMETA_SIZE, "detached metadata");
-    return r ? { bytes: r.bytes, entries: decodeCommitmeta(r.bytes), path } : undefined;
+    const bytes = this.fs.readFileIfExists(path, MAX_COMMITMETA_SIZE, "detached metadata");
+    return bytes ? { bytes, entries: decodeCommitmeta(bytes), path } : undefined;
   }
 
   /**
@@ -361,8 +355,8 @@ export class OstreeRepo {
     checksum: string,
   ): { bytes: Uint8Array; signatures: Uint8Array[]; path: string } | undefined {
     const path = this.objectPath(checksum, "commitmeta");
-    const r = readCapped(this.fs, path, MAX_COMMITMETA_SIZE, "detached metadata");
-    return r ? { bytes: r.bytes, signatures: commitmetaSignatures(r.bytes), path } : undefined;
+    const bytes = this.fs.readFileIfExists(path, MAX_COMMITMETA_SIZE, "detached metadata");
+    return bytes ? { bytes, signatures: commitmetaSignatures(bytes), path } : undefined;
   }
 
   /** A verified dirtree; one whose framing lists more than maxTreeEntries is refused before decoding. */
