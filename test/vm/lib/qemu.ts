@@ -250,15 +250,31 @@ function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-/** sealroot's structured events (JSON lines) on a console; the systemd kind prefixes them with
- * `[ t] sealroot[pid]: `. A malformed event throws: a console line that interleaves with another is a
- * finding, not noise. */
+/** A kernel console record's prefix, `[    5.729306] `. */
+const PRINTK_RECORD = /\[ *\d+\.\d+\] /;
+
+/**
+ * sealroot's structured events (JSON lines) on a console; the systemd kind prefixes them with
+ * `[ t] sealroot[pid]: `. On a serial console the kernel prints a /dev/kmsg record (PID 1's refusal line)
+ * straight onto the port while the tty still drains the event written just before it, so the event's
+ * line holds the whole record and its rest follows on the next line: an event is mended from exactly
+ * that shape. Any other malformed event throws: a finding, not noise.
+ */
 export function sealrootEvents(serial: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  for (const line of serial.split("\n")) {
+  const lines = serial.split("\n");
+  for (const [i, line] of lines.entries()) {
     const at = line.indexOf('{"level":');
     if (at < 0) continue;
-    out.push(JSON.parse(line.slice(at).trimEnd()) as Record<string, unknown>);
+    const text = line.slice(at).trimEnd();
+    try {
+      out.push(JSON.parse(text) as Record<string, unknown>);
+    } catch (e) {
+      const cut = text.search(PRINTK_RECORD);
+      const rest = lines[i + 1];
+      if (cut < 0 || rest === undefined) throw e;
+      out.push(JSON.parse(text.slice(0, cut) + rest.trimEnd()) as Record<string, unknown>);
+    }
   }
   return out;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildInitramfs, sharedLibs } from "../../../initrd/build.ts";
-import { parseMarkers, qemuArgv } from "./qemu.ts";
+import { parseMarkers, qemuArgv, sealrootEvents } from "./qemu.ts";
 
 const work = mkdtempSync(join(tmpdir(), "sealroot-vm-lib-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -27,6 +27,36 @@ describe("parseMarkers()", () => {
       { key: "verity_digest", value: "sha256:ab cd" },
       { key: "empty", value: "" },
     ]);
+  });
+});
+
+describe("sealrootEvents()", () => {
+  it("reads one event per JSON line, after a systemd prefix too", () => {
+    const serial =
+      '{"level":30,"phase":"a","ok":true}\n[ 1.0] sealroot[9]: {"level":30,"phase":"b","ok":true}\n';
+    expect(sealrootEvents(serial).map((e) => e.phase)).toEqual(["a", "b"]);
+  });
+
+  it("mends an event the kernel's printing of a /dev/kmsg record cut in two (seen on a CI boot)", () => {
+    const serial = [
+      '{"level":50,"phase":"boot","ok":false,"error":"prepare-root refused (image): needs the overlay[    5.729306] sealroot: prepare-root refused (image): needs the overlayfs fix',
+      'fs fix","next":"poweroff","msg":"boot"}',
+      "[    5.748891] reboot: Power down",
+    ].join("\n");
+    expect(sealrootEvents(serial)).toEqual([
+      {
+        level: 50,
+        phase: "boot",
+        ok: false,
+        error: "prepare-root refused (image): needs the overlayfs fix",
+        next: "poweroff",
+        msg: "boot",
+      },
+    ]);
+  });
+
+  it("still throws on any other malformed event", () => {
+    expect(() => sealrootEvents('{"level":30,"phase":"a"\n')).toThrow(SyntaxError);
   });
 });
 
