@@ -170,8 +170,13 @@ export function decideTrust(inp: TrustInputs): Trust {
   };
   if (inp.config.file !== undefined) d.config = inp.config.file;
 
-  const policy = attempt(d, "policy", () => resolvePolicy(parseCmdline(inp.cmdline), inp.config));
-  if (!policy) return { decision: d };
+  // the command line is parsed once; a parse error is a refusal at the policy stage
+  const parsed = attempt(d, "policy", () => {
+    const cmdline = parseCmdline(inp.cmdline);
+    return { cmdline, policy: resolvePolicy(cmdline, inp.config) };
+  });
+  if (!parsed) return { decision: d };
+  const { cmdline, policy } = parsed;
   d.composefs = policy.composefs;
   d.verityRequired = policy.verityRequired;
   d.applied = policy.applied.map(({ source, token, effect }) => ({ source, token, effect }));
@@ -188,7 +193,7 @@ export function decideTrust(inp: TrustInputs): Trust {
   }
 
   const deployment = attempt(d, "target", () =>
-    resolveDeployment(inp.fs, inp.sysroot, requireTarget(parseCmdline(inp.cmdline)).path),
+    resolveDeployment(inp.fs, inp.sysroot, requireTarget(cmdline).path),
   );
   if (!deployment) return { decision: d, policy };
   d.deployment = {
@@ -244,7 +249,7 @@ export function decideTrust(inp: TrustInputs): Trust {
   if (!commit) return trust;
   // the anti-rollback floor: the initramfs's, raised (never lowered) by the command line; only a signed
   // commit's timestamp and version mean anything
-  const floor = raiseFloor(inp.config.floor, parseCmdline(inp.cmdline).floor);
+  const floor = raiseFloor(inp.config.floor, cmdline.floor);
   if (floor.minTimestamp !== undefined || floor.minVersion !== undefined) {
     d.floor = {
       ...(floor.minTimestamp === undefined ? {} : { minTimestamp: String(floor.minTimestamp) }),
