@@ -10,9 +10,19 @@ import { describe, expect, it } from "vitest";
 import { FakeSys, type FakeSysOptions } from "../../test/helpers/fake-sys.ts";
 import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../core/config.ts";
+import {
+  eventDigests,
+  extendPcr,
+  formatMeasureRecord,
+  initialPcrValue,
+  type PcrBank,
+  parseMeasureLog,
+  replayLog,
+} from "../core/measure.ts";
+import { toHex } from "../formats/bytes.ts";
 import { decodeVardict, print } from "../formats/gvariant.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
-import { type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
+import { type LogEvent, type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
 
 const COMMIT2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 /** `ostree=` of boot entry ostree-2.conf: deployment 0, commit 2 (MANIFEST.md, "Deployment sysroot"). */
@@ -103,6 +113,7 @@ const COMPOSEFS_STEPS = [
   "bind",
   "bind",
   "remount-ro",
+  "measure",
   "write-ostree-booted",
   "write-decision",
   "move-into-place",
@@ -119,7 +130,12 @@ const BINDS_COMPOSEFS = [
   `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`,
   `mount(null, ${STAGING}/sysroot, null, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_SILENT, null)`,
 ];
-const RECORDS = ["writeFile(/run/ostree-booted, 0o644)", "writeFile(/run/sealroot/decision.json, 0o644)"];
+/** The measurement (no TPM in the fake unless a case gives one), then the two records. */
+const RECORDS = [
+  "tpmMeasure(15) = none",
+  "writeFile(/run/ostree-booted, 0o644)",
+  "writeFile(/run/sealroot/decision.json, 0o644)",
+];
 const MOVE = [
   "openTree(AT_FDCWD, /sysroot, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = 3",
   "umount2(/sysroot, MNT_DETACH)",
@@ -160,6 +176,9 @@ interface Run {
   force?: CompatForce;
   /** Changes to the fake system (its mounts and key file are set here). */
   fake?: Partial<FakeSysOptions>;
+  dryRun?: boolean;
+  /** Receives every phase event too. */
+  log?: (e: LogEvent) => void;
 }
 
 interface Booted {
@@ -193,7 +212,11 @@ function boot(run: Run): Booted {
     run: "/run",
     etcSuffix: "000000",
     ...(run.force ? { force: run.force } : {}),
-    log: (e) => phases.push(e.ok ? e.phase : `${e.phase}!`),
+    ...(run.dryRun ? { dryRun: true } : {}),
+    log: (e) => {
+      phases.push(e.ok ? e.phase : `${e.phase}!`);
+      run.log?.(e);
+    },
     now: () => clock++,
   });
   return { r, f, phases, before };
@@ -463,7 +486,7 @@ describe("prepareRoot() boots", () => {
       now: () => 0,
     });
     expect(r.failed).toBeUndefined();
-    expect(r.plan?.steps.length).toBe(16);
+    expect(r.plan?.steps.length).toBe(17);
     expect(f.calls).toEqual([]);
   });
 });
@@ -660,6 +683,167 @@ describe("prepareRoot() refuses", () => {
     expect(r.decision.verdict).toBe("refuse");
     expect(f.calls).toEqual(c.calls);
     expect(before.mounts).toEqual(MOUNTS_BEFORE);
+    expect(f.mounts()).toEqual(before.mounts);
+    expect(f.memTree()).toEqual(before.mem);
+    expect(f.openFds()).toEqual([]);
+  });
+});
+
+// ---- measured boot ----
+
+const KEY_HEX = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
+const TPM = { device: "/dev/tpmrm0", banks: ["sha1", "sha256"] as PcrBank[] };
+const MEASURE_LOG = "/run/log/systemd/tpm2-measure.log";
+const SIGNED_EVENT = `sealroot:v1:commit=${COMMIT2}:composefs=${CFS_DIGEST}:key=${KEY_HEX}:policy=signed`;
+
+function decisionJson(f: FakeSys) {
+  return JSON.parse(new TextDecoder().decode(f.memFile("/run/sealroot/decision.json")));
+}
+
+describe("prepareRoot() measures the boot", () => {
+  it("extends PCR 15 in every active bank with the signed boot's event and appends systemd's log record", () => {
+    const { r, f } = boot({ cmdline: BASE, config: SIGNED_CONF, fake: { tpm: TPM } });
+    expect(r.failed).toBeUndefined();
+    expect(f.measured).toEqual([{ pcr: 15, event: SIGNED_EVENT }]);
+    const i = f.calls.indexOf("tpmMeasure(15) = /dev/tpmrm0 sha1,sha256");
+    expect(f.calls.slice(i, i + 3)).toEqual([
+      "tpmMeasure(15) = /dev/tpmrm0 sha1,sha256",
+      `appendMeasureLog(${MEASURE_LOG})`,
+      "writeFile(/run/ostree-booted, 0o644)",
+    ]);
+    const digests = eventDigests(SIGNED_EVENT, ["sha1", "sha256"]);
+    expect(f.measureLog).toEqual([
+      {
+        path: MEASURE_LOG,
+        record: formatMeasureRecord({
+          pcr: 15,
+          digests,
+          event: SIGNED_EVENT,
+          bootId: "0123456789abcdef0123456789abcdef",
+          timestampUsec: 1_000_000,
+        }),
+      },
+    ]);
+    expect(decisionJson(f).decision.measurement).toEqual({
+      pcr: 15,
+      tpm: "auto",
+      setBy: [],
+      event: SIGNED_EVENT,
+      digests: digests.map((d) => ({ bank: d.bank, digest: toHex(d.digest) })),
+      device: "/dev/tpmrm0",
+      log: MEASURE_LOG,
+    });
+    // the log replays to what the TPM holds after that one extend
+    const replayed = replayLog(parseMeasureLog(new TextEncoder().encode(f.measureLog[0]?.record ?? "")));
+    expect(replayed.map((p) => [p.bank, toHex(p.value ?? new Uint8Array())])).toEqual(
+      digests.map((d) => [d.bank, toHex(extendPcr(d.bank, initialPcrValue(15, d.bank), d.digest))]),
+    );
+  });
+
+  it("measures an unverified composefs boot with composefs=none and key=none, into the configured PCR", () => {
+    const { f } = boot({
+      cmdline: `${BASE} ot-composefs=on`,
+      config: "[sealroot]\npcr = 9\n",
+      fake: { tpm: TPM },
+    });
+    expect(f.measured).toEqual([
+      { pcr: 9, event: `sealroot:v1:commit=${COMMIT2}:composefs=none:key=none:policy=on` },
+    ]);
+  });
+
+  it("measures the digest the kernel measured when verity is required without an expected digest", () => {
+    const { f } = boot({ cmdline: BASE, config: "[composefs]\nenabled = verity\n", fake: { tpm: TPM } });
+    expect(f.measured).toEqual([
+      { pcr: 15, event: `sealroot:v1:commit=${COMMIT2}:composefs=${CFS_DIGEST}:key=none:policy=verity` },
+    ]);
+  });
+
+  it("boots without a TPM and says so in the phase's event and decision.json", () => {
+    const events: LogEvent[] = [];
+    const { f } = boot({ cmdline: BASE, config: SIGNED_CONF, log: (e) => events.push(e) });
+    expect(events.find((e) => e.phase === "measure")).toMatchObject({
+      ok: true,
+      skipped: "no TPM (/dev/tpmrm0, /dev/tpm0): the boot is not measured",
+      event: SIGNED_EVENT,
+    });
+    expect(decisionJson(f).decision.measurement).toMatchObject({
+      event: SIGNED_EVENT,
+      skipped: "no TPM (/dev/tpmrm0, /dev/tpm0): the boot is not measured",
+    });
+    expect(f.measureLog).toEqual([]);
+  });
+
+  it("plans no measurement with [sealroot] tpm = off", () => {
+    const { r, f } = boot({
+      cmdline: BASE,
+      config: `${SIGNED_CONF}[sealroot]\ntpm = off\n`,
+      fake: { tpm: TPM },
+    });
+    expect(r.plan?.steps.map((s) => s.op)).not.toContain("measure");
+    expect(f.measured).toEqual([]);
+    expect(r.decision.measurement?.skipped).toBe(
+      "measurement is off (/usr/lib/ostree/prepare-root.conf [sealroot] tpm = off)",
+    );
+  });
+
+  it("shows the event and every bank's digest in a dry run, and what is pending when the kernel has to measure", () => {
+    const dry = (cmdline: string, config: string) =>
+      boot({ cmdline, config, dryRun: true }).r.decision.measurement;
+    expect(dry(BASE, SIGNED_CONF)).toEqual({
+      pcr: 15,
+      tpm: "auto",
+      setBy: [],
+      event: SIGNED_EVENT,
+      digests: eventDigests(SIGNED_EVENT, ["sha1", "sha256", "sha384", "sha512"]).map((d) => ({
+        bank: d.bank,
+        digest: toHex(d.digest),
+      })),
+    });
+    expect(dry(BASE, "[composefs]\nenabled = verity\n")).toEqual({
+      pcr: 15,
+      tpm: "auto",
+      setBy: [],
+      pending: "the composefs image's fs-verity digest, which the kernel measures when it is mounted",
+    });
+  });
+});
+
+const NO_TPM_REQUIRED =
+  "Cannot measure the boot into PCR 15: no TPM (/dev/tpmrm0, /dev/tpm0), expected a TPM";
+
+describe("prepareRoot() refuses a boot it cannot measure, undoing everything", () => {
+  it.each([
+    {
+      name: "[sealroot] tpm = required without a TPM",
+      config: `${SIGNED_CONF}[sealroot]\ntpm = required\n`,
+      cmdline: BASE,
+      reason: `${NO_TPM_REQUIRED} (/usr/lib/ostree/prepare-root.conf [sealroot] tpm = required)`,
+    },
+    {
+      name: "sealroot.tpm=required on the command line without a TPM",
+      config: SIGNED_CONF,
+      cmdline: `${BASE} sealroot.tpm=required`,
+      reason: `${NO_TPM_REQUIRED} (karg sealroot.tpm=required)`,
+    },
+    {
+      name: "a TPM that fails the extend",
+      config: SIGNED_CONF,
+      cmdline: BASE,
+      fake: { tpm: TPM, fault: { call: "tpmMeasure", errno: "EIO" } },
+      reason: `${INJECTED("tpmMeasure(15)", "EIO")} (measuring the boot into PCR 15)`,
+    },
+    {
+      name: "a measurement log that cannot be appended to",
+      config: SIGNED_CONF,
+      cmdline: BASE,
+      fake: { tpm: TPM, fault: { call: "appendMeasureLog", errno: "EROFS" } },
+      reason: `${INJECTED(`appendMeasureLog(${MEASURE_LOG})`, "EROFS")} (after extending PCR 15 of "/dev/tpmrm0")`,
+    },
+  ])("$name", (c) => {
+    const { r, f, before } = boot(c);
+    expect(r.failed).toEqual({ stage: "measure", reason: c.reason });
+    expect(r.decision).toMatchObject({ verdict: "refuse", stage: "measure", reason: c.reason });
+    expect(r.decision.measurement).toBeUndefined();
     expect(f.mounts()).toEqual(before.mounts);
     expect(f.memTree()).toEqual(before.mem);
     expect(f.openFds()).toEqual([]);

@@ -5,9 +5,17 @@
 // same fd is mounted. One structured event per phase goes to `log`; the caller prints the refusal line.
 
 import { type PrepareRootConfig, parseLegacyRepoReadonly } from "../core/config.ts";
-import { type Decision, decideTrust, imageDigestProblem, rootAnchors, type Stage } from "../core/decision.ts";
+import {
+  completeMeasurement,
+  type Decision,
+  decideTrust,
+  imageDigestProblem,
+  rootAnchors,
+  type Stage,
+} from "../core/decision.ts";
 import { messageOf, q, SealrootError, SysError } from "../core/errors.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
+import { formatMeasureRecord } from "../core/measure.ts";
 import { type BootPlan, type PlanFacts, planBoot, type Step } from "../core/plan.ts";
 import { encodeOstreeBooted } from "../core/records.ts";
 import { toHex } from "../formats/bytes.ts";
@@ -178,13 +186,15 @@ function refuseAfter(
 ): PrepareRootResult {
   decision.verdict = "refuse";
   decision.reason = reason;
+  delete decision.measurement;
   if (
     stage === "policy" ||
     stage === "target" ||
     stage === "commit" ||
     stage === "keys" ||
     stage === "signature" ||
-    stage === "image"
+    stage === "image" ||
+    stage === "measure"
   ) {
     decision.stage = stage;
   }
@@ -198,6 +208,8 @@ function stageOf(step: Step | undefined): NonNullable<PrepareRootResult["failed"
     case "composefs":
     case "probe":
       return "image";
+    case "measure":
+      return "measure";
     case "write-ostree-booted":
     case "write-decision":
       return "record";
@@ -300,6 +312,8 @@ function execute(
       return {};
     case "symlink":
       return volatileRoot(sys, step, undo);
+    case "measure":
+      return measureBoot(sys, step, decision);
     case "write-ostree-booted": {
       const b = plan.ostreeBooted;
       const rec = {
@@ -372,6 +386,55 @@ function stageComposefs(
   } finally {
     sys.close(fd);
   }
+}
+
+/**
+ * Extends the PCR with the boot's event (its composefs digest is the one just measured) and appends the
+ * record to the userspace log. No TPM: the boot goes on and says why, unless the policy requires one. A
+ * TPM that fails refuses the boot. A PCR extend cannot be undone: a later failure leaves it (and its
+ * log record) in place, and a rerun extends again, which the log still replays.
+ */
+function measureBoot(sys: Sys, step: Extract<Step, { op: "measure" }>, d: Decision): Record<string, unknown> {
+  const m = d.measurement;
+  if (!m) throw new Refusal("measure", "Cannot measure the boot: the decision has no measurement");
+  completeMeasurement(d);
+  if (m.event === undefined)
+    throw new Refusal("measure", `Cannot measure the boot: no event yet, expected ${m.pending}`);
+  const where = `PCR ${step.pcr}`;
+  let done: ReturnType<Sys["tpmMeasure"]>;
+  try {
+    done = sys.tpmMeasure(step.pcr, m.event);
+  } catch (e) {
+    if (e instanceof SealrootError)
+      throw new Refusal("measure", `${e.message} (measuring the boot into ${where})`);
+    throw e;
+  }
+  if (!done) {
+    const none = `no TPM (${sys.tpmDevices.join(", ")})`;
+    if (m.tpm === "required")
+      throw new Refusal(
+        "measure",
+        `Cannot measure the boot into ${where}: ${none}, expected a TPM (${m.setBy.join(", ")})`,
+      );
+    m.skipped = `${none}: the boot is not measured`;
+    return { skipped: m.skipped, event: m.event };
+  }
+  m.device = done.device;
+  m.digests = done.digests.map((b) => ({ bank: b.bank, digest: toHex(b.digest) }));
+  if (done.unsupported.length > 0) m.unsupported = done.unsupported;
+  try {
+    const stamp = sys.measureLogStamp();
+    sys.appendMeasureLog(
+      step.log,
+      formatMeasureRecord({ pcr: step.pcr, digests: done.digests, event: m.event, ...stamp }),
+    );
+  } catch (e) {
+    if (e instanceof SealrootError)
+      throw new Refusal("measure", `${e.message} (after extending ${where} of ${q(done.device)})`);
+    throw e;
+  }
+  m.log = step.log;
+  return { device: done.device, banks: done.digests.map((b) => b.bank), event: m.event };
 }
 
 /** umount2(MNT_DETACH) for an undo step that may find nothing mounted (EINVAL: not a mount point). */

@@ -10,7 +10,7 @@ import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { realFs, realpath } from "../sys/fs.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
-import { realSys } from "../sys/real.ts";
+import { realSys, realSysWithTpm } from "../sys/real.ts";
 import { randomBytes } from "../sys/write.ts";
 import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 import { stdoutEventLog } from "./log.ts";
@@ -24,6 +24,7 @@ export interface PrepareRootArgs {
   forceMount2?: boolean | undefined;
   forceLegacyLowerdir?: boolean | undefined;
   mountVar?: boolean | undefined;
+  tpm?: string | undefined;
 }
 
 /** /proc/cmdline without its trailing newline, as ostree reads it. */
@@ -40,7 +41,7 @@ export function runPrepareRoot(ctx: CliContext, a: PrepareRootArgs): PrepareRoot
   if (a.forceMount2) force.mountApi = "legacy";
   if (a.forceLegacyLowerdir) force.overlayLayers = "legacy";
   const started = performance.now();
-  const result = prepareRoot(realSys, {
+  const result = prepareRoot(a.tpm === undefined ? realSys : realSysWithTpm(a.tpm), {
     sysroot: realpath(a.sysroot),
     cmdline: a.cmdline ?? procCmdline(),
     config:
@@ -89,6 +90,11 @@ export const prepareRootCommand: CommandModule = (y, ctx, setExit) =>
         .option("mount-var", {
           type: "boolean",
           describe: "bind the stateroot's var on /var (default: without systemd)",
+        })
+        .option("tpm", {
+          type: "string",
+          describe:
+            "measure into this TPM: a device or a TPM simulator's socket (default: /dev/tpmrm0, /dev/tpm0)",
         })
         .option("force-loop", {
           type: "boolean",

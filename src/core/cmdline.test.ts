@@ -163,6 +163,23 @@ describe("parseCmdline() reads the anti-rollback floor arguments, keeping the hi
   });
 });
 
+describe("parseCmdline() reads sealroot.tpm=required", () => {
+  it("keeps the first such argument, and none when absent", () => {
+    expect(parseCmdline("ostree=/x sealroot.tpm=required sealroot.tpm=required").tpmRequired).toBe(
+      "sealroot.tpm=required",
+    );
+    expect(parseCmdline("ostree=/x").tpmRequired).toBeUndefined();
+  });
+
+  it("refuses any other value: a command line can require a TPM, never waive one", () => {
+    for (const v of ["auto", "off", "", "no"]) {
+      expect(() => parseCmdline(`sealroot.tpm=${v}`), v).toThrow(
+        `Cannot parse kernel argument "sealroot.tpm=${v}": unknown value "${v}", expected required`,
+      );
+    }
+  });
+});
+
 describe("parseCmdline() on arbitrary text", () => {
   it("returns or throws UsageError", () => {
     const piece = fc.constantFrom(

@@ -24,6 +24,9 @@ export const OT_SIGNED_KARG = "ot-signed";
 /** Raise the anti-rollback floor of the initramfs's config (never lower it): see core/floor.ts. */
 export const MIN_TIMESTAMP_KARG = "sealroot.min-timestamp";
 export const MIN_VERSION_KARG = "sealroot.min-version";
+/** `sealroot.tpm=required`: refuse the boot unless it is measured into a TPM. It can only raise the
+ * initramfs's `[sealroot] tpm` (auto or off → required), never lower it. */
+export const TPM_KARG = "sealroot.tpm";
 
 /** One composefs-related kernel argument, in command-line order. `token` is the argument as written. */
 export type ComposefsKarg =
@@ -53,6 +56,8 @@ export interface BootCmdline {
   composefs: ComposefsKarg[];
   /** The highest floor the `sealroot.min-timestamp=` / `sealroot.min-version=` arguments name. */
   floor: RollbackFloor;
+  /** The `sealroot.tpm=required` argument, when present. */
+  tpmRequired?: string;
 }
 
 /**
@@ -139,6 +144,7 @@ export function parseCmdline(text: string): BootCmdline {
   const tokens = splitCmdline(text);
   const composefs: ComposefsKarg[] = [];
   let floor: RollbackFloor = {};
+  let tpmRequired: string | undefined;
   for (const token of tokens) {
     const eq = token.indexOf("=");
     if (eq < 0) continue;
@@ -160,6 +166,9 @@ export function parseCmdline(text: string): BootCmdline {
     } else if (key === MIN_VERSION_KARG) {
       if (value === "") throw badValue(token, value, "an ostree.version string");
       floor = raiseFloor(floor, { minVersion: value });
+    } else if (key === TPM_KARG) {
+      if (value !== "required") throw badValue(token, value, "required");
+      tpmRequired ??= token;
     }
   }
   const target = findTarget(tokens);
@@ -167,6 +176,7 @@ export function parseCmdline(text: string): BootCmdline {
   const ignoredTargets = target && !target.android ? ostreeArgs.slice(1) : ostreeArgs;
   const out: BootCmdline = { tokens, ignoredTargets, composefs, floor };
   if (target) out.target = target;
+  if (tpmRequired !== undefined) out.tpmRequired = tpmRequired;
   return out;
 }
 

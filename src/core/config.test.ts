@@ -61,6 +61,7 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       rootTransientRo: false,
       emergencyShell: false,
       floor: {},
+      measure: { tpm: "auto", pcr: 15 },
     });
     expect(emptyConfig()).toEqual({
       keypath: DEFAULT_KEYPATH,
@@ -70,6 +71,7 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       rootTransientRo: false,
       emergencyShell: false,
       floor: {},
+      measure: { tpm: "auto", pcr: 15 },
     });
   });
 
@@ -88,7 +90,24 @@ describe("parsePrepareRootConfig() reads the keys ostree 2026.4 reads", () => {
       rootTransientRo: true,
       emergencyShell: false,
       floor: {},
+      measure: { tpm: "auto", pcr: 15 },
     });
+  });
+
+  it("reads [sealroot] tpm and pcr, and refuses values that are not a mode or a PCR index", () => {
+    expect(parsePrepareRootConfig("[sealroot]\ntpm = required \npcr = 9\n", F).measure).toEqual({
+      tpm: "required",
+      pcr: 9,
+    });
+    expect(parsePrepareRootConfig("[sealroot]\ntpm=off\n", F).measure).toEqual({ tpm: "off", pcr: 15 });
+    expect(() => parsePrepareRootConfig("[sealroot]\ntpm = yes\n", F)).toThrow(
+      `Cannot parse "${F}": [sealroot] tpm = "yes" (line 2) is not a valid value, expected auto, required, off`,
+    );
+    for (const bad of ["24", "-1", "x", "", "015"]) {
+      expect(() => parsePrepareRootConfig(`[sealroot]\npcr = ${bad}\n`, F), bad).toThrow(
+        "is not a PCR index, expected 0…23",
+      );
+    }
   });
 
   it("reads the anti-rollback floor from [sealroot] min-timestamp and min-version", () => {
@@ -190,6 +209,7 @@ describe("readPrepareRootConfig() applies ostree's whole-file replacement", () =
       rootTransientRo: false,
       emergencyShell: false,
       floor: {},
+      measure: { tpm: "auto", pcr: 15 },
     });
   });
 

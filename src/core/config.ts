@@ -7,6 +7,7 @@ import { FormatError, q, UsageError } from "./errors.ts";
 import { parseMinTimestamp, type RollbackFloor } from "./floor.ts";
 import type { FsRead } from "./fs.ts";
 import { asciiStrip, type KeyFile, MAX_KEYFILE_BYTES, parseKeyFile } from "./keyfile.ts";
+import { DEFAULT_MEASURE_PCR, PCR_COUNT } from "./measure.ts";
 
 export const USR_CONFIG_PATH = "/usr/lib/ostree/prepare-root.conf";
 export const ETC_CONFIG_PATH = "/etc/ostree/prepare-root.conf";
@@ -39,7 +40,20 @@ export interface PrepareRootConfig {
   emergencyShell: boolean;
   /** `[sealroot] min-timestamp` / `min-version`: the anti-rollback floor of a signed boot (core/floor.ts). */
   floor: RollbackFloor;
+  /** `[sealroot] tpm` and `pcr`: whether and where the boot is measured (core/measure.ts). */
+  measure: MeasureConfig;
 }
+
+/** `auto`: measure when a TPM exists, else say so and boot; `required`: refuse without one; `off`. */
+export type TpmMode = "auto" | "required" | "off";
+
+export interface MeasureConfig {
+  tpm: TpmMode;
+  /** The PCR extended, 0…23; DEFAULT_MEASURE_PCR when unset. */
+  pcr: number;
+}
+
+const TPM_MODES: readonly TpmMode[] = ["auto", "required", "off"];
 
 const TRISTATE: Record<string, ConfigComposefs> = {
   signed: "signed",
@@ -112,6 +126,7 @@ export function interpretConfig(kf: KeyFile): PrepareRootConfig {
     rootTransientRo: transientRo,
     emergencyShell: false,
     floor: {},
+    measure: defaultMeasure(),
   };
 
   const rawEnabled = kf.getValue("composefs", "enabled");
@@ -157,7 +172,33 @@ export function interpretConfig(kf: KeyFile): PrepareRootConfig {
     }
     cfg.floor.minVersion = v;
   }
+  const tpm = kf.getValue("sealroot", "tpm");
+  if (tpm !== undefined) {
+    const v = asciiStrip(tpm);
+    if (!(TPM_MODES as readonly string[]).includes(v)) {
+      throw new UsageError(
+        `Cannot parse ${q(file)}: [sealroot] tpm = ${q(tpm)} (line ${kf.lineOf("sealroot", "tpm")}) is not a valid value, expected ${TPM_MODES.join(", ")}`,
+        { path: file, group: "sealroot", key: "tpm", value: tpm },
+      );
+    }
+    cfg.measure.tpm = v as TpmMode;
+  }
+  const pcr = kf.getValue("sealroot", "pcr");
+  if (pcr !== undefined) {
+    const v = asciiStrip(pcr);
+    if (!/^[0-9]{1,2}$/.test(v) || Number(v) >= PCR_COUNT) {
+      throw new UsageError(
+        `Cannot parse ${q(file)}: [sealroot] pcr = ${q(pcr)} (line ${kf.lineOf("sealroot", "pcr")}) is not a PCR index, expected 0…${PCR_COUNT - 1}`,
+        { path: file, group: "sealroot", key: "pcr", value: pcr },
+      );
+    }
+    cfg.measure.pcr = Number(v);
+  }
   return cfg;
+}
+
+function defaultMeasure(): MeasureConfig {
+  return { tpm: "auto", pcr: DEFAULT_MEASURE_PCR };
 }
 
 /** No config file at all: ostree's defaults. */
@@ -170,6 +211,7 @@ export function emptyConfig(): PrepareRootConfig {
     rootTransientRo: false,
     emergencyShell: false,
     floor: {},
+    measure: defaultMeasure(),
   };
 }
 

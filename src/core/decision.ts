@@ -11,7 +11,7 @@ import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { parseCmdline, requireTarget } from "./cmdline.ts";
-import type { PrepareRootConfig } from "./config.ts";
+import type { MeasureConfig, PrepareRootConfig, TpmMode } from "./config.ts";
 import {
   type Deployment,
   decodeDeploymentCommit,
@@ -21,10 +21,11 @@ import {
 import { IntegrityError, q, SealrootError, UsageError } from "./errors.ts";
 import { floorViolation, raiseFloor } from "./floor.ts";
 import { type FsRead, kindName, notRegularFile } from "./fs.ts";
+import { eventDigests, measurementEvent, PCR_BANKS, type PcrBank } from "./measure.ts";
 import { type ComposefsMode, type InputRef, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
 /** The check that refused the boot; each failure names one. */
-export type Stage = "policy" | "target" | "commit" | "keys" | "signature" | "image";
+export type Stage = "policy" | "target" | "commit" | "keys" | "signature" | "image" | "measure";
 
 export interface KeySetRecord {
   path: string;
@@ -63,10 +64,37 @@ export interface Decision {
   overruled: { source: string; token: string; reason: string }[];
   /** The anti-rollback floor a signed commit was held to (unix seconds as a decimal string). */
   floor?: { minTimestamp?: string; minVersion?: string };
+  /** Measured boot: the event extended (or to be extended) into the TPM, and what became of it. */
+  measurement?: MeasurementRecord;
   sysrootReadonly?: boolean;
   etcTransient?: boolean;
   rootTransient?: boolean;
   rootTransientRo?: boolean;
+}
+
+/** The measurement step of a boot, as the decision records it (core/measure.ts has the format). */
+export interface MeasurementRecord {
+  /** The PCR extended. */
+  pcr: number;
+  /** `[sealroot] tpm`, raised to `required` by `sealroot.tpm=required`. */
+  tpm: TpmMode;
+  /** What set the mode, when not the default: `prepare-root.conf [sealroot] tpm`, the karg. */
+  setBy: string[];
+  /** The event string; absent while the image's digest is still to be measured by the kernel. */
+  event?: string;
+  /** Why `event` is absent. */
+  pending?: string;
+  /** The event's digest per bank: every bank sealroot knows before the TPM is asked, then the banks
+   * extended. Hex. */
+  digests?: { bank: PcrBank; digest: string }[];
+  /** The TPM the event was extended in. */
+  device?: string;
+  /** Why nothing was extended (no TPM, `tpm = off`). */
+  skipped?: string;
+  /** Active banks of the PCR that sealroot cannot hash for, left unextended. */
+  unsupported?: string[];
+  /** The userspace log the record was appended to. */
+  log?: string;
 }
 
 export interface TrustInputs {
@@ -92,6 +120,7 @@ const refs = (r: InputRef[]) => r.map((x) => `${x.source} ${x.token}`);
 /** Marks the decision refused at `stage` with `reason`. */
 export function refuse(d: Decision, stage: Stage, reason: string): Decision {
   d.verdict = "refuse";
+  delete d.measurement;
   d.stage = stage;
   d.reason = reason;
   return d;
@@ -214,8 +243,9 @@ export function decideTrust(inp: TrustInputs): Trust {
     return trust;
   }
 
+  const measure = measureSettings(inp.config.measure, cmdline.tpmRequired, inp.config.file);
   const needsCommit = policy.keySets.length > 0;
-  if (!needsCommit) return decideComposefs(trust);
+  if (!needsCommit) return decideComposefs(trust, measure);
 
   // the exact bytes are checked against every key set before they are decoded at all
   const loaded = attempt(d, "commit", () => loadDeploymentCommit(inp.openRepo(deployment.repo), deployment));
@@ -278,7 +308,7 @@ export function decideTrust(inp: TrustInputs): Trust {
     hex: toHex(signed),
     source: `signed ${COMPOSEFS_DIGEST_KEY} (keys ${policy.keySets.map((s) => s.path).join(", ")})`,
   });
-  return decideComposefs(trust);
+  return decideComposefs(trust, measure);
 }
 
 /**
@@ -302,26 +332,94 @@ function checkBindSources(fs: FsRead, dep: Deployment): true {
   return true;
 }
 
-/** Chooses composefs or the legacy bind from the mode and whether the image exists. */
-function decideComposefs(trust: Trust): Trust {
+/** Chooses composefs or the legacy bind from the mode and whether the image exists; a boot that goes
+ * ahead is given its measurement. */
+function decideComposefs(trust: Trust, measure: Omit<MeasurementRecord, "event">): Trust {
+  chooseComposefs(trust);
+  const d = trust.decision;
+  if (d.verdict === "boot") {
+    d.measurement = measure;
+    completeMeasurement(d);
+  }
+  return trust;
+}
+
+function measureSettings(
+  config: MeasureConfig,
+  karg: string | undefined,
+  file: string | undefined,
+): Omit<MeasurementRecord, "event"> {
+  const setBy: string[] = [];
+  if (config.tpm !== "auto") setBy.push(`${file ?? "prepare-root.conf"} [sealroot] tpm = ${config.tpm}`);
+  let tpm = config.tpm;
+  if (karg !== undefined && tpm !== "required") {
+    tpm = "required";
+    setBy.push(`karg ${karg}`);
+  }
+  const m: Omit<MeasurementRecord, "event"> = { pcr: config.pcr, tpm, setBy };
+  if (tpm === "off") m.skipped = `measurement is off (${setBy.join(", ")})`;
+  return m;
+}
+
+/** The policy word of the event: the strongest check the boot made. */
+export function policyMode(d: Decision): string {
+  if (d.keySets.length > 0) return "signed";
+  if (d.expectedDigests.length > 0) return "digest";
+  if (d.verityRequired === true) return "verity";
+  return d.composefs ?? "off";
+}
+
+/**
+ * Fills in the event and its per-bank digests from what the decision knows: the commit, the key that
+ * verified it, the policy and the composefs image's digest — the one it was held to (an expected
+ * digest, which the kernel's measurement must equal), else the one measured when verity is required,
+ * else none. Called when the boot is decided and again once the image is measured; `digests` covers
+ * every bank sealroot knows until the TPM says which are active.
+ */
+export function completeMeasurement(d: Decision): void {
+  const m = d.measurement;
+  if (!m || !d.deployment) return;
+  let composefs: string | undefined;
+  if (d.useComposefs === true) {
+    if (d.expectedDigests.length > 0) composefs = d.image?.digest ?? d.expectedDigests[0]?.hex;
+    else if (d.verityRequired === true) {
+      composefs = d.image?.digest;
+      if (composefs === undefined) {
+        m.pending = "the composefs image's fs-verity digest, which the kernel measures when it is mounted";
+        delete m.event;
+        delete m.digests;
+        return;
+      }
+    }
+  }
+  delete m.pending;
+  m.event = measurementEvent({
+    commit: d.deployment.commit,
+    composefs,
+    key: d.keySets[0]?.verifiedBy,
+    policy: policyMode(d),
+  });
+  m.digests = eventDigests(m.event, PCR_BANKS).map((b) => ({ bank: b.bank, digest: toHex(b.digest) }));
+}
+
+function chooseComposefs(trust: Trust): void {
   const { decision: d, policy } = trust;
-  if (!policy || !d.image) return trust;
+  if (!policy || !d.image) return;
   if (policy.composefs === "off") {
     d.useComposefs = false;
     if (policy.rootTransient) refuse(d, "policy", "root.transient needs composefs, but composefs is off");
-    return trust;
+    return;
   }
   if (!d.image.present) {
     if (policy.composefs === "maybe" && !policy.rootTransient) {
       d.useComposefs = false;
-      return trust;
+      return;
     }
     const why = policy.composefs === "maybe" ? "root.transient needs composefs" : "composefs is required";
     refuse(d, "image", `Cannot find composefs image ${q(d.image.path)}: no such file, ${why}`);
-    return trust;
+    return;
   }
   d.useComposefs = true;
-  return trust;
 }
 
 /**
@@ -340,6 +438,7 @@ export function checkImage(
   if (hex !== undefined) {
     d.image.digest = hex;
     d.image.measuredBy = measuredBy;
+    completeMeasurement(d);
   }
   const needed = d.expectedDigests.length > 0 || d.verityRequired === true;
   if (!needed) return d;

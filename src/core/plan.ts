@@ -5,6 +5,7 @@
 
 import type { Decision } from "./decision.ts";
 import { q, UsageError } from "./errors.ts";
+import { MEASURE_LOG_PATH } from "./measure.ts";
 import type { OstreeBootedRecord } from "./records.ts";
 
 export interface PlanFacts {
@@ -47,6 +48,7 @@ export type Step =
   | { op: "remount-ro"; target: string }
   | { op: "overlay"; target: string; lowerdir: string; upperdir: string; workdir: string }
   | { op: "symlink"; target: string; path: string; bestEffort: true }
+  | { op: "measure"; pcr: number; log: string }
   | { op: "write-ostree-booted"; path: string }
   | { op: "write-decision"; path: string }
   | { op: "move-into-place"; staging: string; sysroot: string };
@@ -177,6 +179,11 @@ export function planBoot(d: Decision, f: PlanFacts): BootPlan {
   if (composefs) ostreeBooted.composefs = { verity };
   if (transientEtc !== undefined) ostreeBooted.transientEtc = transientEtc;
 
+  // every check has passed: measure what boots, then record it and move it into place
+  const m = d.measurement;
+  if (m && m.tpm !== "off") {
+    steps.push({ op: "measure", pcr: m.pcr, log: `${f.run}/${MEASURE_LOG_PATH.slice("/run/".length)}` });
+  }
   steps.push(
     { op: "write-ostree-booted", path: `${f.run}/ostree-booted` },
     { op: "write-decision", path: `${runSealroot}/decision.json` },

@@ -83,6 +83,10 @@ class FakeSys {
       pivotRoot: notUsed,
       chroot: notUsed,
       chdir: notUsed,
+      tpmMeasure: notUsed,
+      tpmDevices: [],
+      appendMeasureLog: notUsed,
+      measureLogStamp: notUsed,
       kernelRelease: () => "6.99-fake",
       pread: (fd, length, offset) => {
         this.rec(`pread ${fd} ${length}@${offset}`);

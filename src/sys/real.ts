@@ -21,6 +21,7 @@ import * as libc from "./ffi/libc.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";
 import * as sc from "./ffi/syscalls.ts";
 import { nodeErr, realFs, realpath, toStat } from "./fs.ts";
+import { appendMeasureLog, bootId, boottimeUsec, measureOnTpm, TPM_DEVICES } from "./tpm.ts";
 import type { FsConfigOp, InitSys, LoopDevice, Sys } from "./types.ts";
 import { enableVerity, measureVerity } from "./verity.ts";
 import { writeFileAtomic } from "./write.ts";
@@ -218,10 +219,27 @@ export const realSys: Sys = {
   chdir(path) {
     check(libc.chdir(path), "change directory to", path);
   },
+  tpmDevices: TPM_DEVICES,
+  tpmMeasure(pcr, event) {
+    return measureOnTpm(pcr, event);
+  },
+  appendMeasureLog(path, record) {
+    appendMeasureLog(path, record);
+  },
+  measureLogStamp() {
+    const id = bootId((p) => new TextDecoder().decode(realFs.readFile(p, 64, "boot ID")));
+    return { bootId: id, timestampUsec: boottimeUsec() };
+  },
   kernelRelease() {
     return release();
   },
 };
+
+/** The real Sys measuring into the TPM at `path` (a device or a simulator's socket) instead of the
+ * kernel's devices: `prepare-root --tpm`. */
+export function realSysWithTpm(path: string): Sys {
+  return { ...realSys, tpmDevices: [path], tpmMeasure: (pcr, event) => measureOnTpm(pcr, event, path) };
+}
 
 /** The real system for the PID-1 mode: `realSys` plus module loading, exec, power-off and device writes. */
 export const realInitSys: InitSys = {

@@ -9,6 +9,7 @@ import {
   fchmodSync,
   fstatSync,
   fsyncSync,
+  lstatSync,
   mkdirSync,
   openSync,
   constants as osc,
@@ -140,6 +141,38 @@ export function openTpmDevice(candidates: readonly string[] = TPM_DEVICES): FdTp
     return new FdTpm(fd, path);
   }
   return undefined;
+}
+
+/**
+ * The TPM at `path`: a character device (opened as openTpmDevice does) or a TPM simulator's command
+ * socket. `undefined` when nothing is there.
+ */
+export function openTpmAt(path: string): FdTpm | undefined {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw nodeErr("stat TPM", path, e);
+  }
+  return st?.isSocket() ? connectTpmSocket(path) : openTpmDevice([path]);
+}
+
+/** Measures `event` into `pcr` of the first TPM of `candidates` (TPM_DEVICES) that exists, or of the
+ * one at `path`; `undefined` when there is none. The TPM is closed again. */
+export function measureOnTpm(
+  pcr: number,
+  event: string,
+  path?: string,
+): { device: string; digests: BankDigest[]; unsupported: string[] } | undefined {
+  const tpm = path === undefined ? openTpmDevice() : openTpmAt(path);
+  if (!tpm) return undefined;
+  try {
+    const m = measureEvent(tpm, pcr, event);
+    return { device: tpm.path, digests: m.digests, unsupported: m.unsupported };
+  } finally {
+    tpm.close();
+  }
 }
 
 /** Connects to a TPM simulator's command socket (`swtpm socket --server type=unixio,path=PATH`). */

@@ -4,6 +4,7 @@
 // the path and the errno; nothing returns -1. Pure types.
 
 import type { FsRead, Stat } from "../core/fs.ts";
+import type { BankDigest } from "../core/measure.ts";
 import type { MountAttr } from "./ffi/structs.ts";
 
 export type { MountAttr };
@@ -26,6 +27,14 @@ export type FsConfigOp =
 export interface LoopDevice {
   device: string;
   fd: number;
+}
+
+/** What one TPM measurement did: the TPM, the banks extended with their digests, active banks skipped. */
+export interface TpmMeasurement {
+  device: string;
+  digests: BankDigest[];
+  /** Active banks of the PCR sealroot cannot hash for (sm3_256, sha3_*), left unextended. */
+  unsupported: string[];
 }
 
 export interface Sys extends FsRead {
@@ -78,6 +87,17 @@ export interface Sys extends FsRead {
   pivotRoot(newRoot: string, putOld: string): void;
   chroot(path: string): void;
   chdir(path: string): void;
+
+  // ---- measured boot ----
+  /** TPM2_PCR_Extend of `pcr` in every active bank with the digest of the UTF-8 `event`; `undefined`
+   * when the machine has no TPM (none of `tpmDevices` exists). */
+  tpmMeasure(pcr: number, event: string): TpmMeasurement | undefined;
+  /** Where tpmMeasure looks for the TPM, in order (for messages). */
+  readonly tpmDevices: readonly string[];
+  /** Appends one formatted record to the userspace measurement log (parents created), as systemd does. */
+  appendMeasureLog(path: string, record: string): void;
+  /** The boot ID (32 hex digits) and CLOCK_BOOTTIME in µs that a log record carries. */
+  measureLogStamp(): { bootId: string; timestampUsec: number };
 
   // ---- facts ----
   /** uname -r, for messages and logs (fallbacks are chosen by errno, not by version). */

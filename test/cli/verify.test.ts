@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,6 +49,39 @@ function json(sys: string, cmdline: string, root: string) {
   const r = verify(sys, cmdline, root, "--json");
   return { code: r.code, stderr: r.stderr, d: JSON.parse(r.stdout) };
 }
+
+describe("sealroot verify --json prints the event the boot would measure", () => {
+  const banks = (event: string) =>
+    (["sha1", "sha256", "sha384", "sha512"] as const).map((bank) => ({
+      bank,
+      digest: createHash(bank).update(event).digest("hex"),
+    }));
+
+  it("for a signed boot: the commit, the signed digest, the key that verified it", () => {
+    const { d } = json(sysroot, D0, signedRoot);
+    const event = `sealroot:v1:commit=${C2}:composefs=${DIGEST0}:key=${PRIMARY}:policy=signed`;
+    expect(d.measurement).toEqual({ pcr: 15, tpm: "auto", setBy: [], event, digests: banks(event) });
+  });
+
+  it("for a digest= boot, with key=none, into the PCR and mode of the config", () => {
+    const root = initramfsRoot("[sealroot]\npcr = 12\ntpm = required\n");
+    const { d } = json(sysroot, `${D0} ot-composefs=digest=${DIGEST0}`, root);
+    const event = `sealroot:v1:commit=${C2}:composefs=${DIGEST0}:key=none:policy=digest`;
+    expect(d.measurement).toEqual({
+      pcr: 12,
+      tpm: "required",
+      setBy: ["/usr/lib/ostree/prepare-root.conf [sealroot] tpm = required"],
+      event,
+      digests: banks(event),
+    });
+  });
+
+  it("and none for a boot it refuses", () => {
+    const { code, d } = json(sysroot, `${D0} ot-composefs=digest=${"0".repeat(64)}`, plainRoot);
+    expect(code).toBe(1);
+    expect(d.measurement).toBeUndefined();
+  });
+});
 
 describe("sealroot verify accepts deployment 0", () => {
   it("in signed mode from the config", () => {

@@ -8,6 +8,7 @@
 import { statSync } from "node:fs";
 import { SysError } from "../../src/core/errors.ts";
 import { cappedRead, type FileKind, type Stat } from "../../src/core/fs.ts";
+import { eventDigests, type PcrBank } from "../../src/core/measure.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { type Inode, isDir, isReg, isSymlink } from "../../src/formats/composefs/tree.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";
@@ -57,6 +58,8 @@ export interface FakeSysOptions {
   /** Fail the `nth` (default first) call whose recorded line starts with `call`, with `errno`, before it
    * changes anything (so an injected `close` keeps its fd). */
   fault?: { call: string; errno: string; nth?: number };
+  /** A TPM (its device name and active banks of every PCR); none: tpmMeasure finds no TPM. */
+  tpm?: { device: string; banks: PcrBank[] };
 }
 
 type Backing = { kind: "real"; dir: string } | { kind: "mem" } | { kind: "tree"; root: Inode };
@@ -147,6 +150,9 @@ const S_IF: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0
 export class FakeSys {
   /** Every side-effecting call, in order. */
   readonly calls: string[] = [];
+  /** The events extended into the fake TPM, and the records appended to measurement logs. */
+  readonly measured: { pcr: number; event: string }[] = [];
+  readonly measureLog: { path: string; record: string }[] = [];
   private readonly mountTable: Mount[];
   private readonly mem = new Map<string, MemNode>([["/", { kind: "dir", mode: 0o755 }]]);
   private readonly fds = new Map<number, Fd>();
@@ -626,6 +632,25 @@ export class FakeSys {
       pivotRoot: (n, old) => this.rec(`pivotRoot(${n}, ${old})`, () => {}),
       chroot: (p) => this.rec(`chroot(${p})`, () => {}),
       chdir: (p) => this.rec(`chdir(${p})`, () => {}),
+
+      // ---- measured boot ----
+      tpmDevices: ["/dev/tpmrm0", "/dev/tpm0"],
+      tpmMeasure: (pcr, event) =>
+        this.rec(
+          `tpmMeasure(${pcr})`,
+          () => {
+            const tpm = this.o.tpm;
+            if (!tpm) return undefined;
+            this.measured.push({ pcr, event });
+            return { device: tpm.device, digests: eventDigests(event, tpm.banks), unsupported: [] };
+          },
+          (r) => (r ? `${r.device} ${r.digests.map((d) => d.bank).join(",")}` : "none"),
+        ),
+      appendMeasureLog: (path, record) =>
+        this.rec(`appendMeasureLog(${path})`, () => {
+          this.measureLog.push({ path, record });
+        }),
+      measureLogStamp: () => ({ bootId: "0123456789abcdef0123456789abcdef", timestampUsec: 1_000_000 }),
     };
   }
 }

@@ -39,7 +39,7 @@ const CASES: Case[] = [
   {
     name: "composefs on, modern kernel paths",
     scenario: { cmdline: `${BASE_CMDLINE} ot-composefs=on` },
-    stages: ["target", "setup", "image", "mount", "record", "move"],
+    stages: ["target", "setup", "image", "mount", "measure", "record", "move"],
     okCalls: ["fsconfig", "lstatIfExists", "mkdir", "lstatIfExists", "symlink", "close", "rmdir"],
   },
   {
@@ -48,13 +48,13 @@ const CASES: Case[] = [
       cmdline: `${BASE_CMDLINE} ot-composefs=on`,
       force: { erofsSource: "loop", mountApi: "legacy", overlayLayers: "legacy" },
     },
-    stages: ["target", "setup", "image", "mount", "record", "move"],
+    stages: ["target", "setup", "image", "mount", "measure", "record", "move"],
     okCalls: ["lstatIfExists", "mkdir", "lstatIfExists", "symlink", "close", "rmdir"],
   },
   {
     name: "legacy bind mount (ot-composefs=off)",
     scenario: { cmdline: `${BASE_CMDLINE} ot-composefs=off` },
-    stages: ["target", "image", "setup", "mount", "record", "move"], // image: reading whether .ostree.cfs exists
+    stages: ["target", "image", "setup", "mount", "measure", "record", "move"], // image: reading whether .ostree.cfs exists
     okCalls: ["close", "rmdir"],
   },
 ];

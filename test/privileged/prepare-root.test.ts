@@ -290,6 +290,7 @@ describe.skipIf(why !== undefined)(
           "bind",
           "bind",
           "remount-ro",
+          "measure",
           "write-ostree-booted",
           "write-decision",
           "move-into-place",

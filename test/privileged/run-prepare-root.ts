@@ -105,6 +105,8 @@ export interface Report {
   after: Snapshot;
   ostreeBooted?: string;
   decision?: unknown;
+  /** /run/log/systemd/tpm2-measure.log after the run, when there is one. */
+  measureLog?: string;
   entries?: Entry[];
   usr?: Entry[];
   faults?: FaultReport;
@@ -276,6 +278,8 @@ export function run(spec: Spec): Report {
   if (booted) report.ostreeBooted = toHex(booted);
   const decision = realSys.readFileIfExists(`${RUN}/sealroot/decision.json`, 1 << 20);
   if (decision) report.decision = JSON.parse(new TextDecoder().decode(decision));
+  const measureLog = realSys.readFileIfExists(`${RUN}/log/systemd/tpm2-measure.log`, 1 << 20);
+  if (measureLog) report.measureLog = new TextDecoder().decode(measureLog);
   if (spec.inspect) {
     report.entries = spec.inspect.flatMap((rel) =>
       walk(join(spec.phys, rel)).map((e) => ({ ...e, path: e.path === "." ? rel : `${rel}/${e.path}` })),

@@ -32,6 +32,15 @@ import {
 } from "../../src/sys/tpm.ts";
 import { sealroot } from "../helpers/cli.ts";
 import { ROOT } from "../helpers/fixtures.ts";
+import {
+  BASE_CMDLINE,
+  COMMIT2,
+  cli,
+  freshCopy,
+  inNamespace,
+  removeCopies,
+  TARGET,
+} from "./prepare-root-env.ts";
 
 const SWTPM = "/usr/bin/swtpm";
 if (!existsSync(SWTPM))
@@ -75,6 +84,7 @@ async function startSwtpm(): Promise<string> {
 }
 
 afterAll(() => {
+  removeCopies();
   for (const { child, dir } of started) {
     child.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });
@@ -191,5 +201,57 @@ describe("sys/tpm.ts against swtpm", () => {
     expect(() => openTpmDevice([file])).toThrow(
       `Cannot open TPM device "${file}": ENOTTY, expected a character device`,
     );
+  });
+});
+
+describe("sealroot prepare-root measures the boot it prepares", () => {
+  it("extends PCR 15 of a real TPM with the boot's event, and the log it appends replays to the TPM's value", async () => {
+    const sock = await startSwtpm();
+    const c = freshCopy();
+    const r = inNamespace({
+      copy: c.copy,
+      phys: c.phys,
+      target: TARGET,
+      scenario: { exec: cli(`${BASE_CMDLINE} ot-composefs=on`, "--tpm", sock) },
+    });
+    expect(r.outcome).toMatchObject({ ok: true, exit: 0, stderr: "" });
+    const event = `sealroot:v1:commit=${COMMIT2}:composefs=none:key=none:policy=on`;
+    const decision = r.decision as { decision: { measurement: Record<string, unknown> } };
+    expect(decision.decision.measurement).toEqual({
+      pcr: 15,
+      tpm: "auto",
+      setBy: [],
+      event,
+      digests: eventDigests(event, PCR_BANKS).map((d) => ({ bank: d.bank, digest: toHex(d.digest) })),
+      device: sock,
+      log: "/run/log/systemd/tpm2-measure.log",
+    });
+    const records = parseMeasureLog(new TextEncoder().encode(r.measureLog ?? ""));
+    expect(records.map((x) => x.string)).toEqual([event]);
+    const tpm = connectTpmSocket(sock);
+    try {
+      const held = readPcrOnTpm(tpm, 15, PCR_BANKS).map((v) => [v.bank, toHex(v.value)]);
+      expect(held).toEqual(replayLog(records, 15).map((x) => [x.bank, toHex(x.value!)]));
+      expect(held).not.toEqual(PCR_BANKS.map((b) => [b, toHex(initialPcrValue(15, b))]));
+    } finally {
+      tpm.close();
+    }
+  });
+
+  it("refuses at stage measure when sealroot.tpm=required finds no TPM, leaving SYSROOT and /run as they were", () => {
+    const c = freshCopy();
+    const r = inNamespace({
+      copy: c.copy,
+      phys: c.phys,
+      target: TARGET,
+      scenario: {
+        exec: cli(`${BASE_CMDLINE} ot-composefs=on sealroot.tpm=required`, "--tpm", "/nonexistent/tpm0"),
+      },
+    });
+    expect(r.outcome.exit).toBe(1);
+    expect(r.outcome.stderr).toBe(
+      "sealroot: prepare-root refused (measure): Cannot measure the boot into PCR 15: no TPM (/nonexistent/tpm0), expected a TPM (karg sealroot.tpm=required)\n",
+    );
+    expect(r.after).toEqual(r.before);
   });
 });

@@ -72,6 +72,10 @@ export interface OsReport {
   /** /run/sealroot/decision.json, parsed, when present. */
   decisionJson: unknown;
   mounts: string[];
+  /** `/sys/class/tpm/tpm0/pcr-sha256/15` (lowercase hex), `none` without a TPM; undefined: not reported. */
+  pcr15Sha256: string | undefined;
+  /** The records of /run/log/systemd/tpm2-measure.log, one JSON text each. */
+  measureLog: string[];
   /** Each unreadable file: its path and the error line. */
   readErrors: { path: string; message: string }[];
   files: number | undefined;
@@ -89,6 +93,7 @@ const LINE = /SEALROOT-OS: (?:(pass|fail) version=(\S*)(?: unreadable=\d+)?|([a-
 export function parseOsReport(serial: string): OsReport {
   const values: Record<string, string> = {};
   const mounts: string[] = [];
+  const measureLog: string[] = [];
   const readErrors: { path: string; message: string }[] = [];
   let pass: boolean | undefined;
   let finalVersion: string | undefined;
@@ -104,6 +109,7 @@ export function parseOsReport(serial: string): OsReport {
     const value = m[4] as string;
     values[key] = value;
     if (key === "mount") mounts.push(value);
+    if (key === "measure_log") measureLog.push(value);
     if (key === "read_error") {
       const at = value.indexOf(": ");
       readErrors.push({ path: value.slice(0, at), message: value.slice(at + 2) });
@@ -129,6 +135,8 @@ export function parseOsReport(serial: string): OsReport {
     decision: flag("decision", "present"),
     decisionJson,
     mounts,
+    pcr15Sha256: values.pcr15_sha256?.toLowerCase(),
+    measureLog,
     readErrors,
     files: num("files"),
     unreadable: num("unreadable"),

@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { MARKER } from "./init.ts";
+import { startSwtpm } from "./swtpm.ts";
 
 export const QEMU = process.env.SEALROOT_QEMU ?? "qemu-system-x86_64";
 
@@ -35,6 +36,8 @@ export interface VmOptions {
   serialLog?: string;
   /** Called for each console line as it arrives (e.g. to echo progress). */
   onLine?: (line: string) => void;
+  /** A TPM 2.0 on the TIS interface, served by a fresh swtpm for this boot (its control socket). */
+  tpm?: boolean;
 }
 
 export interface Marker {
@@ -74,7 +77,7 @@ export interface VmTimings {
 }
 
 /** QEMU's argv for `opts` (exported for logs and tests). */
-export function qemuArgv(opts: VmOptions): string[] {
+export function qemuArgv(opts: VmOptions, tpmCtrl?: string): string[] {
   const append = ["console=ttyS0", "panic=-1", "loglevel=4", opts.append ?? ""].join(" ").trim();
   const argv = [
     "-machine",
@@ -99,6 +102,15 @@ export function qemuArgv(opts: VmOptions): string[] {
     "-append",
     append,
   ];
+  if (tpmCtrl !== undefined)
+    argv.push(
+      "-chardev",
+      `socket,id=chrtpm,path=${tpmCtrl}`,
+      "-tpmdev",
+      "emulator,id=tpm0,chardev=chrtpm",
+      "-device",
+      "tpm-tis,tpmdev=tpm0",
+    );
   for (const [i, d] of (opts.disks ?? []).entries()) {
     const flags = [`file=${d.path}`, "format=raw", "if=none", `id=d${i}`, "cache=unsafe"];
     if (d.snapshot) flags.push("snapshot=on");
@@ -127,8 +139,18 @@ export function parseMarkers(serial: string): Omit<Marker, "atMs">[] {
   return out;
 }
 
-export function bootVm(opts: VmOptions): Promise<VmResult> {
-  const argv = qemuArgv(opts);
+export async function bootVm(opts: VmOptions): Promise<VmResult> {
+  if (!opts.tpm) return runQemu(opts);
+  const tpm = await startSwtpm();
+  try {
+    return await runQemu(opts, tpm.ctrl);
+  } finally {
+    tpm.stop();
+  }
+}
+
+function runQemu(opts: VmOptions, tpmCtrl?: string): Promise<VmResult> {
+  const argv = qemuArgv(opts, tpmCtrl);
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const start = performance.now();
   let log: ReturnType<typeof createWriteStream> | undefined;
