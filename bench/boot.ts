@@ -191,6 +191,22 @@ interface Row {
   agent: (r: VmResult) => { start: number | undefined; end: number | undefined };
   /** Boots into the OS (a pass marker is expected). */
   pass: boolean;
+  /** With a TPM 2.0 (a fresh swtpm per boot): the boot is measured into PCR 15. */
+  tpm?: boolean;
+}
+
+/** The `ms` of sealroot's `measure` phase event on the console (one per boot). */
+function measureMs(r: VmResult): number | undefined {
+  for (const line of r.serial.split("\n")) {
+    const at = line.indexOf('{"level":');
+    if (at < 0 || !line.includes('"phase":"measure"')) continue;
+    try {
+      return (JSON.parse(line.slice(at)) as { ms?: number }).ms;
+    } catch {
+      // an interleaved line: leave it
+    }
+  }
+  return undefined;
 }
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
@@ -278,6 +294,15 @@ const ROWS: Row[] = [
     args: signed,
     agent: shellAgent,
     pass: true,
+  },
+  {
+    name: "sealroot-shell-signed-tpm",
+    what: "as -signed, with a TPM 2.0 (swtpm, tpm-tis): the boot measured into PCR 15 and its log appended",
+    image: (os) => sealrootShellImage(os, BIN, true),
+    args: signed,
+    agent: shellAgent,
+    pass: true,
+    tpm: true,
   },
   {
     name: "sealroot-shell-off",
@@ -376,6 +401,8 @@ interface Sample {
   toPass?: number;
   ok: boolean;
   wall: number;
+  /** sealroot's `measure` phase, ms. */
+  measureMs?: number;
 }
 
 /** Under Bun, a QEMU that dies from a signal sent by someone else was seen never to emit 'close': the
@@ -425,6 +452,7 @@ async function main() {
           smp: 2,
           timeoutMs: 240_000,
           serialLog: log,
+          ...(row.tpm ? { tpm: true } : {}),
         }),
         300_000,
       );
@@ -440,6 +468,8 @@ async function main() {
       if (a.start !== undefined) s.toAgent = a.start;
       if (a.start !== undefined && a.end !== undefined) s.agent = Math.round((a.end - a.start) * 100) / 100;
       if (rep.pass && rep.tOsDone !== undefined) s.toPass = rep.tOsDone;
+      const mm = measureMs(r);
+      if (mm !== undefined) s.measureMs = mm;
       samples.push(s);
       const x = r.markerList.find((mk) => mk.key === "floor_js_ms" || mk.key === "hello_js_ms");
       if (x) extra.push(`${x.key}=${x.value}`);
@@ -495,6 +525,25 @@ async function main() {
     const best = floors.reduce((a, b) => (b[1] < a[1] ? b : a));
     console.log(
       `floor target < 0.28 s: best ${best[0]} ${best[1].toFixed(2)} s → ${best[1] < 0.28 ? "met" : "NOT met"}`,
+    );
+  }
+  // measured boot (issue 12): the agent with the measurement against the same boot without a TPM, whose
+  // measure step only finds no device
+  const tpmRow = results.find((x) => x.row.name === "sealroot-shell-signed-tpm");
+  const plainRow = results.find((x) => x.row.name === "sealroot-shell-signed");
+  const mMs = (r: typeof tpmRow) =>
+    median(r?.samples.map((s) => s.measureMs).filter((v): v is number => v !== undefined) ?? []);
+  const withTpm = med("sealroot-shell-signed-tpm");
+  const without = med("sealroot-shell-signed");
+  if (withTpm !== undefined && without !== undefined) {
+    const mt = mMs(tpmRow);
+    const mn = mMs(plainRow);
+    console.log(
+      `measurement: agent with a TPM ${withTpm.toFixed(2)} s vs without ${without.toFixed(2)} s → ${(withTpm / without).toFixed(2)}×; ` +
+        `measure step ${mt === undefined ? "–" : `${mt.toFixed(1)} ms`} with a TPM, ${mn === undefined ? "–" : `${mn.toFixed(1)} ms`} without` +
+        (mt !== undefined
+          ? ` (${((mt / 1000 / without) * 100).toFixed(1)}% of the agent's time without it)`
+          : ""),
     );
   }
   console.log(`serial logs: ${join(WORK, "logs")}`);

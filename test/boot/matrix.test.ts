@@ -14,6 +14,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { parseMeasureLog, replayLog } from "../../src/core/measure.ts";
+import { toHex } from "../../src/formats/bytes.ts";
 import { ROOT } from "../helpers/fixtures.ts";
 import { qemuAvailable } from "../vm/lib/qemu.ts";
 import { dracutAvailable } from "./lib/dracut.ts";
@@ -27,6 +29,7 @@ import {
   kindImage,
   MATRIX_LOGS,
   type MatrixRow,
+  measuredPcr15,
   runScenario,
   SCENARIOS,
   VM_MEM_MIB,
@@ -124,6 +127,28 @@ describe.skipIf(skip !== undefined).concurrent(`boot matrix (${skip ?? "qemu"})`
             if (e.root !== "bind" && !e.unreadable)
               expect(o.report.content, context).toBe(build(os, e.version).content);
             if (e.root === "composefs+verity") expect(o.report.ostreeBooted, context).toBe(true);
+            const measurement = (
+              o.report.decisionJson as { decision?: { measurement?: Record<string, unknown> } }
+            )?.decision?.measurement;
+            if (s.tpm) {
+              // the TPM holds the build's value, and replaying the log the boot appended gives it too
+              expect(o.report.pcr15Sha256, context).toBe(e.pcr15);
+              expect(e.pcr15, "two builds measure two values").not.toBe(measuredPcr15(os, 3 - e.version));
+              const log = parseMeasureLog(new TextEncoder().encode(o.report.measureLog.join("\n")));
+              expect(
+                log.map((r) => r.string),
+                context,
+              ).toEqual([measurement?.event]);
+              const replayed = replayLog(log, 15).find((r) => r.bank === "sha256");
+              expect(replayed?.value && toHex(replayed.value), context).toBe(e.pcr15);
+              expect(measurement?.device, context).toMatch(/^\/dev\/tpm(rm)?0$/);
+            } else {
+              // a boot without a TPM goes on and says so
+              expect(o.report.pcr15Sha256, context).toBe("none");
+              expect(measurement?.skipped, context).toBe(
+                "no TPM (/dev/tpmrm0, /dev/tpm0): the boot is not measured",
+              );
+            }
           } else {
             expect(o.report.tOs, `the OS init must not run; ${context}`).toBeUndefined();
           }

@@ -4,6 +4,7 @@
 // The runner classifies what the console shows (the OS init's pass/fail report, or sealroot's one-line
 // refusal) into one comparable string, and the printer makes the table. No assertions here: the test does.
 
+import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildInitramfs, CACHE, type InitrdImage } from "../../../initrd/build.ts";
@@ -26,7 +27,14 @@ export type ImageName = "signed2" | "signed1" | "nokey" | "noconf";
 export const IMAGE_NAMES: ImageName[] = ["signed2", "signed1", "nokey", "noconf"];
 
 export type Expected =
-  | { outcome: "boot"; version: number; root: RootKind; unreadable?: string[] }
+  | {
+      outcome: "boot";
+      version: number;
+      root: RootKind;
+      unreadable?: string[];
+      /** Measured into the VM's TPM: PCR 15's sha256 value the build's signed boot gives. */
+      pcr15?: string;
+    }
   | { outcome: "refuse"; stage: string; reason: RegExp };
 export type RootKind = "composefs+verity" | "composefs" | "bind";
 
@@ -41,6 +49,8 @@ export interface Scenario {
   args: (os: TestOsManifest) => string;
   /** Kernel arguments after the kind's own (which they then override, e.g. dracut's rd.shell=0). */
   after?: string;
+  /** Boot with a TPM 2.0 (a fresh swtpm per boot); without, the boot must say it was not measured. */
+  tpm?: boolean;
   expect: (os: TestOsManifest) => Expected;
 }
 
@@ -61,6 +71,23 @@ const notSigned = (commit: string) =>
   new RegExp(`^Cannot verify commit ${commit} with the keys in "/etc/ostree/initramfs-root-binding\\.key": `);
 const IMAGE_DIGEST =
   /^Cannot verify composefs image "[^"]+\/\.ostree\.cfs": fs-verity digest [0-9a-f]{64}, expected [0-9a-f]{64} /;
+
+/** The event a signed boot of build `version` measures (core/measure.ts), and PCR 15's sha256 value after
+ * it alone was extended from zero. */
+export function signedEvent(os: TestOsManifest, version: number): string {
+  const b = build(os, version);
+  return `sealroot:v1:commit=${b.commit}:composefs=${b.digest}:key=${b.keyHex}:policy=signed`;
+}
+export function measuredPcr15(os: TestOsManifest, version: number): string {
+  const sha = (b: Buffer | string) => createHash("sha256").update(b).digest();
+  return sha(Buffer.concat([Buffer.alloc(32), sha(signedEvent(os, version))])).toString("hex");
+}
+const measured = (os: TestOsManifest, version: number): Expected => ({
+  outcome: "boot",
+  version,
+  root: "composefs+verity",
+  pcr15: measuredPcr15(os, version),
+});
 
 /** Every scenario, in run order; each kind runs them all. */
 export const SCENARIOS: Scenario[] = [
@@ -242,6 +269,50 @@ export const SCENARIOS: Scenario[] = [
     args: (os) => newest(os, "object-swapped"),
     expect: (os) => boot(2, "composefs+verity", variant(os, "object-swapped").unreadable),
   },
+  {
+    name: "measured-2",
+    what: "good boot with a TPM: PCR 15 holds build 2's event, and the log replays to it",
+    image: "signed2",
+    disk: "good",
+    tpm: true,
+    args: (os) => newest(os),
+    expect: (os) => measured(os, 2),
+  },
+  {
+    name: "measured-1",
+    what: "the older deployment with build 1's initramfs and a TPM: another PCR 15 value",
+    image: "signed1",
+    disk: "good",
+    tpm: true,
+    args: (os) => oldest(os),
+    expect: (os) => measured(os, 1),
+  },
+  {
+    name: "tpm-required",
+    what: "sealroot.tpm=required on a machine without a TPM",
+    image: "signed2",
+    disk: "good",
+    args: (os) => `${newest(os)} sealroot.tpm=required`,
+    expect: () =>
+      refuse(
+        "measure",
+        /^Cannot measure the boot into PCR 15: no TPM \(\/dev\/tpmrm0, \/dev\/tpm0\), expected a TPM \(karg sealroot\.tpm=required\)$/,
+      ),
+  },
+  {
+    name: "below-floor",
+    what: "the older deployment with its own key but sealroot.min-version=2: a signed downgrade",
+    image: "signed1",
+    disk: "good",
+    args: (os) => `${oldest(os)} sealroot.min-version=2`,
+    expect: (os) =>
+      refuse(
+        "commit",
+        new RegExp(
+          `^Cannot boot commit "${build(os, 1).commit}": version "1", expected at least min-version "2"$`,
+        ),
+      ),
+  },
 ];
 
 export function formatExpected(e: Expected): string {
@@ -383,6 +454,7 @@ export async function runScenario(
     memMiB: VM_MEM_MIB,
     timeoutMs: opts.timeoutMs ?? 240_000,
     serialLog: log,
+    ...(s.tpm ? { tpm: true } : {}),
     ...(opts.onLine ? { onLine: opts.onLine } : {}),
   });
   const e = s.expect(os);

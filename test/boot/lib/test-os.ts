@@ -87,7 +87,7 @@ export interface OsReport {
   tOsDone: number | undefined;
 }
 
-const LINE = /SEALROOT-OS: (?:(pass|fail) version=(\S*)(?: unreadable=\d+)?|([a-z_]+)=(.*))$/;
+const LINE = /SEALROOT-OS: (?:(pass|fail) version=(\S*)(?: unreadable=\d+)?|([a-z0-9_]+)=(.*))$/;
 
 /** Reads the test OS's report from a serial console (kernel noise before a marker on the same line is fine). */
 export function parseOsReport(serial: string): OsReport {
