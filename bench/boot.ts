@@ -18,6 +18,8 @@ import {
   type DracutKind,
   type DracutModuleSource,
 } from "../qemu/build-dracut-initramfs.ts";
+import { fetchKernel } from "../qemu/lib/kernel.ts";
+import { bootVm, type VmResult } from "../qemu/lib/qemu.ts";
 import { PROBE_MODULE } from "../test/boot/lib/dracut.ts";
 import {
   bootArgs,
@@ -27,8 +29,6 @@ import {
   testOs,
   variant,
 } from "../test/boot/lib/test-os.ts";
-import { fetchKernel } from "../test/vm/lib/kernel.ts";
-import { bootVm, type VmResult } from "../test/vm/lib/qemu.ts";
 
 const BUN = join(REPO, "node_modules/.bin/bun");
 const BIN = process.env.SEALROOT_BIN ?? join(REPO, "dist/sealroot");
@@ -195,18 +195,10 @@ interface Row {
   tpm?: boolean;
 }
 
-/** The `ms` of sealroot's `measure` phase event on the console (one per boot). */
-function measureMs(r: VmResult): number | undefined {
-  for (const line of r.serial.split("\n")) {
-    const at = line.indexOf('{"level":');
-    if (at < 0 || !line.includes('"phase":"measure"')) continue;
-    try {
-      return (JSON.parse(line.slice(at)) as { ms?: number }).ms;
-    } catch {
-      // an interleaved line: leave it
-    }
-  }
-  return undefined;
+/** sealroot's `measure` step (ms), from the timings of the decision record the OS init prints. */
+function measureMs(rep: ReturnType<typeof parseOsReport>): number | undefined {
+  const t = (rep.decisionJson as { timings?: Record<string, number> } | undefined)?.timings?.measure;
+  return typeof t === "number" ? t : undefined;
 }
 
 const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
@@ -468,7 +460,7 @@ async function main() {
       if (a.start !== undefined) s.toAgent = a.start;
       if (a.start !== undefined && a.end !== undefined) s.agent = Math.round((a.end - a.start) * 100) / 100;
       if (rep.pass && rep.tOsDone !== undefined) s.toPass = rep.tOsDone;
-      const mm = measureMs(r);
+      const mm = measureMs(rep);
       if (mm !== undefined) s.measureMs = mm;
       samples.push(s);
       const x = r.markerList.find((mk) => mk.key === "floor_js_ms" || mk.key === "hello_js_ms");

@@ -23,6 +23,7 @@ import { join, resolve } from "node:path";
 import { encode } from "../src/formats/gvariant.ts";
 import { decodeCommitmeta, ED25519_SIGNATURE_KEY, ed25519Signatures } from "../src/formats/ostree/objects.ts";
 import { extracted, OSTREE } from "../test/helpers/fixtures.ts";
+import { C2 } from "../test/helpers/golden.ts";
 import {
   dagRepo,
   framingBombCommitmeta,
@@ -33,7 +34,6 @@ import {
 
 const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
 const TIME = "/usr/bin/time";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const TARGET = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const MiB = 1 << 20;
 

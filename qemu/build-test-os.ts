@@ -29,11 +29,11 @@ import {
 import { dirname, join, relative } from "node:path";
 import { buildInitramfs, CACHE, REPO } from "../initrd/build.ts";
 import { decodeCommitmeta, ed25519Signatures } from "../src/formats/ostree/objects.ts";
-import { ffiRsAddon } from "../test/vm/lib/bun.ts";
-import { makeExt4Disk } from "../test/vm/lib/disk.ts";
-import { initScript } from "../test/vm/lib/init.ts";
-import { fetchKernel } from "../test/vm/lib/kernel.ts";
-import { bootVm, formatTimings } from "../test/vm/lib/qemu.ts";
+import { ffiRsAddon } from "./lib/bun.ts";
+import { makeExt4Disk } from "./lib/disk.ts";
+import { initScript } from "./lib/init.ts";
+import { fetchKernel } from "./lib/kernel.ts";
+import { bootVm, formatTimings } from "./lib/qemu.ts";
 
 /** Bump when the recipe changes in a way the hashed inputs do not show. */
 const RECIPE = "test-os v1";

@@ -3,10 +3,10 @@
 // The initramfs's own invocations take cli/boot-path.ts, and the yargs tree is imported only for the
 // rest (dynamic imports are evaluated on first use). No top-level await: the binary is built --bytecode.
 
+import { messageOf } from "./base/errors.ts";
 import { bootPath } from "./cli/boot-path.ts";
 import type { CliContext } from "./cli/context.ts";
 import { ostreePrepareRootArgs } from "./cli/prepare-root.ts";
-import { messageOf } from "./core/errors.ts";
 import { realFs } from "./sys/fs.ts";
 
 const ctx: CliContext = {

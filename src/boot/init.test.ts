@@ -5,8 +5,8 @@
 
 import { describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
-import { SysError } from "../core/errors.ts";
-import type { Stat } from "../core/fs.ts";
+import { SysError } from "../base/errors.ts";
+import type { Stat } from "../base/fs.ts";
 import type { InitSys } from "../sys/types.ts";
 import { type InitCmdline, parseExt4Superblock, parseInitCmdline, refusalLine, runInit } from "./init.ts";
 import type { PrepareRootResult } from "./prepare-root.ts";

@@ -4,9 +4,9 @@
 // into the new root and exec busybox switch_root into init=. Every failure ends in failClosed(): the
 // one-line reason on stderr and /dev/kmsg, then a rescue shell (rd.shell) or power-off — never the root.
 
+import { messageOf, q, SealrootError, UsageError } from "../base/errors.ts";
 import { badValue, MAX_CMDLINE_BYTES, splitCmdline } from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
-import { messageOf, q, SealrootError, UsageError } from "../core/errors.ts";
 import { emergencyShellRefusal } from "../core/policy.ts";
 import { Reader, toHex, utf8 } from "../formats/bytes.ts";
 import {

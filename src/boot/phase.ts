@@ -2,7 +2,7 @@
 // fields its result gives), and hand the result or the error on. Shared by the prepare-root orchestrator
 // and the PID-1 mode so that every phase event has the same shape.
 
-import { messageOf } from "../core/errors.ts";
+import { messageOf } from "../base/errors.ts";
 
 export type LogEvent = { phase: string; ok: boolean; ms: number } & Record<string, unknown>;
 

@@ -9,31 +9,28 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FakeSys, type FakeSysOptions } from "../../test/helpers/fake-sys.ts";
 import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
+import { C1_DIGEST, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../../test/helpers/golden.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../core/config.ts";
 import {
-  eventDigests,
   extendPcr,
   formatMeasureRecord,
   initialPcrValue,
-  type PcrBank,
   parseMeasureLog,
   replayLog,
 } from "../core/measure.ts";
 import { toHex } from "../formats/bytes.ts";
 import { decodeVardict, print } from "../formats/gvariant.ts";
+import { eventDigests, type PcrBank } from "../formats/tpm2.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
 
-const COMMIT2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 /** `ostree=` of boot entry ostree-2.conf: deployment 0, commit 2 (MANIFEST.md, "Deployment sysroot"). */
 const TARGET = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const BASE = `root=LABEL=root rw ostree=${TARGET}`;
-const DEP = `/sysroot/ostree/deploy/refos/deploy/${COMMIT2}.0`;
+const DEP = `/sysroot/ostree/deploy/refos/deploy/${C2}.0`;
 const CFS = `${DEP}/.ostree.cfs`;
 /** expected.json sysroot.deployments[0].ostree_cfs_fsverity_sha256 (= commit 2's signed digest). */
-const CFS_DIGEST = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
 /** Commit 1's `ostree.composefs.digest.v0`: a well-formed digest that is not this image's. */
-const OTHER_DIGEST = "118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc";
 const KEYFILE = "/etc/ostree/initramfs-root-binding.key";
 const SIGNED_CONF = "[composefs]\nenabled = signed\n";
 const LOWER = "/run/ostree/.private/cfsroot-lower";
@@ -53,7 +50,7 @@ const SETUP = [
 ];
 const SETUP_COMPOSEFS = [...SETUP, `mkdir(${LOWER}, 0o700)`];
 const OPEN_IMAGE = [`open(${CFS}, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK) = 3`, "fstat(3)"];
-const MEASURE = `measureVerity(3) = sha256:${CFS_DIGEST}`;
+const MEASURE = `measureVerity(3) = sha256:${C2_DIGEST}`;
 const HEADER = "pread(3, 32, 0)";
 /** EROFS from the image fd itself (Linux 6.12), new mount API. */
 const EROFS_FILE_NEW = [
@@ -195,7 +192,7 @@ function boot(run: Run): Booted {
     dirs: ["/run", "/etc", "/etc/ostree"],
     files: { [KEYFILE]: readFileSync(join(OSTREE, `keys/${run.key ?? "ed25519"}.pub`)) },
     inodes: { [DEP]: { dev: DEV, ino: 4242 }, "/sysroot": { dev: DEV, ino: 2 } },
-    verity: { [CFS]: CFS_DIGEST },
+    verity: { [CFS]: C2_DIGEST },
     ...run.fake,
   });
   const before = { mounts: f.mounts(), mem: f.memTree() };
@@ -263,7 +260,7 @@ const BOOTS: BootCase[] = [
   },
   {
     name: "ot-composefs=digest= with the image's digest boots like signed mode, without reading a key",
-    cmdline: `${BASE} ot-composefs=digest=${CFS_DIGEST}`,
+    cmdline: `${BASE} ot-composefs=digest=${C2_DIGEST}`,
     key: "ed25519-other",
     calls: [
       ...SETUP_COMPOSEFS,
@@ -449,7 +446,7 @@ describe("prepareRoot() boots", () => {
     expect(record.decision.image).toEqual({
       path: CFS,
       present: true,
-      digest: CFS_DIGEST,
+      digest: C2_DIGEST,
       measuredBy: "kernel",
     });
     expect(record.decision.keySets).toEqual([
@@ -500,7 +497,7 @@ interface FailCase extends Run {
 }
 
 const INJECTED = (call: string, errno: string) => `Cannot ${call}: ${errno} (injected fault)`;
-const NO_SIGNATURE = `Cannot verify commit ${COMMIT2} with the keys in "${KEYFILE}": `;
+const NO_SIGNATURE = `Cannot verify commit ${C2} with the keys in "${KEYFILE}": `;
 
 const FAILS: FailCase[] = [
   {
@@ -536,11 +533,11 @@ const FAILS: FailCase[] = [
   },
   {
     name: "an image whose digest is not ot-composefs=digest= is refused after measuring it, and the directories go",
-    cmdline: `${BASE} ot-composefs=digest=${OTHER_DIGEST}`,
+    cmdline: `${BASE} ot-composefs=digest=${C1_DIGEST}`,
     calls: [...SETUP_COMPOSEFS, ...OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
     failed: {
       stage: "image",
-      reason: `Cannot verify composefs image "${CFS}": fs-verity digest ${CFS_DIGEST}, expected ${OTHER_DIGEST} (karg ot-composefs=digest=${OTHER_DIGEST})`,
+      reason: `Cannot verify composefs image "${CFS}": fs-verity digest ${C2_DIGEST}, expected ${C1_DIGEST} (karg ot-composefs=digest=${C1_DIGEST})`,
     },
   },
   {
@@ -691,10 +688,9 @@ describe("prepareRoot() refuses", () => {
 
 // ---- measured boot ----
 
-const KEY_HEX = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 const TPM = { device: "/dev/tpmrm0", banks: ["sha1", "sha256"] as PcrBank[] };
 const MEASURE_LOG = "/run/log/systemd/tpm2-measure.log";
-const SIGNED_EVENT = `sealroot:v1:commit=${COMMIT2}:composefs=${CFS_DIGEST}:key=${KEY_HEX}:policy=signed`;
+const SIGNED_EVENT = `sealroot:v1:commit=${C2}:composefs=${C2_DIGEST}:key=${PRIMARY_KEY_HEX}:policy=signed`;
 
 function decisionJson(f: FakeSys) {
   return JSON.parse(new TextDecoder().decode(f.memFile("/run/sealroot/decision.json")));
@@ -747,14 +743,14 @@ describe("prepareRoot() measures the boot", () => {
       fake: { tpm: TPM },
     });
     expect(f.measured).toEqual([
-      { pcr: 9, event: `sealroot:v1:commit=${COMMIT2}:composefs=none:key=none:policy=on` },
+      { pcr: 9, event: `sealroot:v1:commit=${C2}:composefs=none:key=none:policy=on` },
     ]);
   });
 
   it("measures the digest the kernel measured when verity is required without an expected digest", () => {
     const { f } = boot({ cmdline: BASE, config: "[composefs]\nenabled = verity\n", fake: { tpm: TPM } });
     expect(f.measured).toEqual([
-      { pcr: 15, event: `sealroot:v1:commit=${COMMIT2}:composefs=${CFS_DIGEST}:key=none:policy=verity` },
+      { pcr: 15, event: `sealroot:v1:commit=${C2}:composefs=${C2_DIGEST}:key=none:policy=verity` },
     ]);
   });
 

@@ -4,6 +4,7 @@
 // rerun works. The image is opened once: its fs-verity digest is measured on that fd, compared, and the
 // same fd is mounted. One structured event per phase goes to `log`; the caller prints the refusal line.
 
+import { messageOf, q, SealrootError, SysError } from "../base/errors.ts";
 import { type PrepareRootConfig, parseLegacyRepoReadonly } from "../core/config.ts";
 import {
   completeMeasurement,
@@ -13,7 +14,6 @@ import {
   rootAnchors,
   type Stage,
 } from "../core/decision.ts";
-import { messageOf, q, SealrootError, SysError } from "../core/errors.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { formatMeasureRecord } from "../core/measure.ts";
 import { type BootPlan, type PlanFacts, planBoot, type Step } from "../core/plan.ts";

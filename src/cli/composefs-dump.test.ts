@@ -3,11 +3,11 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import yargs from "yargs";
 import { COMPOSEFS } from "../../test/helpers/fixtures.ts";
-import { FormatError, SysError } from "../core/errors.ts";
-import type { FsRead } from "../core/fs.ts";
+import { FormatError, SysError } from "../base/errors.ts";
+import type { FsRead } from "../base/fs.ts";
 import { composefsDumpCommand, composefsDumpText } from "./composefs-dump.ts";
 import type { CliContext } from "./context.ts";
-import { errorLine } from "./index.ts";
+import { errorLine } from "./context.ts";
 
 function context(files: Record<string, Uint8Array>) {
   const out: string[] = [];

@@ -3,7 +3,7 @@
 // FormatError line on stderr and exit 1 (mapped by runCli). Only I/O and output live here.
 
 import type { Argv } from "yargs";
-import { FormatError, q } from "../core/errors.ts";
+import { FormatError, q } from "../base/errors.ts";
 import { dumpTree } from "../formats/composefs/dump-print.ts";
 import { MAX_IMAGE_BYTES, readErofs } from "../formats/erofs/read.ts";
 import { type CliContext, type CommandModule, readArgFile } from "./context.ts";

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
-import type { FsRead, Stat } from "../core/fs.ts";
+import { C2 } from "../../test/helpers/golden.ts";
+import type { FsRead, Stat } from "../base/fs.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { lookupChild } from "../formats/composefs/tree.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
@@ -12,7 +13,6 @@ import { inflateRaw } from "../sys/zlib.ts";
 import { buildComposefsImage } from "./composefs-image.ts";
 import { listBootEntries } from "./deploy-image.ts";
 
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const open = (tar: string) => OstreeRepo.open(realFs, extracted(tar), { inflateRaw });
 const KERNEL = new Uint8Array(32).fill(0xab);
 

@@ -4,7 +4,7 @@
 // or nothing is written (exit 1), as ostree refuses. Also holds the image builder `seal` and `deploy-image`
 // share: the tree from the repository, file digests from the kernel or computed here, the EROFS bytes.
 
-import { IntegrityError, SealrootError } from "../core/errors.ts";
+import { IntegrityError, SealrootError } from "../base/errors.ts";
 import { toHex } from "../formats/bytes.ts";
 import type { Inode } from "../formats/composefs/tree.ts";
 import { writeErofs } from "../formats/erofs/write.ts";

@@ -2,7 +2,8 @@
 // all human and JSON output here in src/cli/; they return an exit code instead of calling process.exit.
 
 import type { Argv } from "yargs";
-import type { FsRead } from "../core/fs.ts";
+import { SealrootError } from "../base/errors.ts";
+import type { FsRead } from "../base/fs.ts";
 import { realpath } from "../sys/fs.ts";
 
 export interface CliContext {
@@ -25,4 +26,11 @@ export type CommandModule = (y: Argv, ctx: CliContext, setExit: (code: ExitCode)
  */
 export function readArgFile(fs: FsRead, path: string, cap: number, what: string): Uint8Array {
   return fs.readFile(fs.lstatIfExists(path)?.kind === "symlink" ? realpath(path) : path, cap, what);
+}
+
+/** The one-line form of any error: typed errors keep their message; others get their name. */
+export function errorLine(e: unknown): string {
+  if (e instanceof SealrootError) return e.message;
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
 }

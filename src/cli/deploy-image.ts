@@ -4,10 +4,10 @@
 // `ostree.composefs.digest.v0`), then enables fs-verity on it when the kernel and file system allow.
 // Deployment N counts as `ostree admin status` lists them: boot entries by `version`, highest first.
 
+import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../base/errors.ts";
+import type { FsRead } from "../base/fs.ts";
 import { parseCmdline } from "../core/cmdline.ts";
 import { type Deployment, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
-import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../core/errors.ts";
-import type { FsRead } from "../core/fs.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { COMPOSEFS_DIGEST_KEY } from "../formats/ostree/objects.ts";

@@ -3,7 +3,7 @@
 // for a file it enabled, like `fsverity enable`; a file that already has verity is fine and is reported on
 // stderr. Stops at the first failure with one line on stderr and exit code 1.
 
-import { q } from "../core/errors.ts";
+import { q } from "../base/errors.ts";
 import { enableVerity } from "../sys/verity.ts";
 import type { CommandModule } from "./context.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
-import { cappedRead } from "../core/fs.ts";
+import { cappedRead } from "../base/fs.ts";
 import type { InitSys } from "../sys/types.ts";
 import { failClosed } from "./fail-closed.ts";
 

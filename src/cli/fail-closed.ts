@@ -4,9 +4,9 @@
 // initramfs's own prepare-root.conf says `[sealroot] emergency-shell = yes`: otherwise this prints why
 // and powers off. Exit 0 = the shell may follow. A config it cannot read counts as no opt-in.
 
+import { messageOf, SealrootError } from "../base/errors.ts";
 import { MAX_CMDLINE_BYTES } from "../core/cmdline.ts";
 import { emptyConfig, type PrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
-import { messageOf, SealrootError } from "../core/errors.ts";
 import { emergencyShellRefusal } from "../core/policy.ts";
 import { utf8 } from "../formats/bytes.ts";
 import { realInitSys } from "../sys/real.ts";

@@ -2,10 +2,9 @@
 // file only registers them and maps thrown errors to one line on stderr and exit 1.
 
 import yargs from "yargs";
-import { SealrootError } from "../core/errors.ts";
 import { composefsDumpCommand } from "./composefs-dump.ts";
 import { composefsImageCommand } from "./composefs-image.ts";
-import type { CliContext, CommandModule } from "./context.ts";
+import { type CliContext, type CommandModule, errorLine } from "./context.ts";
 import { deployImageCommand } from "./deploy-image.ts";
 import { enableVerityCommand } from "./enable-verity.ts";
 import { failClosedCommand } from "./fail-closed.ts";
@@ -76,10 +75,3 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
 }
 
 class CliUsage extends Error {}
-
-/** The one-line form of any error: typed errors keep their message; others get their name. */
-export function errorLine(e: unknown): string {
-  if (e instanceof SealrootError) return e.message;
-  if (e instanceof Error) return `${e.name}: ${e.message}`;
-  return String(e);
-}

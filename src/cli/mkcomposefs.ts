@@ -4,7 +4,7 @@
 // digest store), output bytes, --print-digest lines and exit codes (0, or 1 for any failure). It differs
 // where mkcomposefs is unhelpful: errors name the file, line and field, and a failure leaves no IMAGE.
 
-import { FormatError, q, SealrootError, UsageError } from "../core/errors.ts";
+import { FormatError, q, SealrootError, UsageError } from "../base/errors.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { dumpfileLineOf, parseDumpfile } from "../formats/composefs/dumpfile.ts";
 import type { Inode } from "../formats/composefs/tree.ts";

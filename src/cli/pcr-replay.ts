@@ -6,9 +6,10 @@
 // that some record of the PCR lacks cannot be replayed: it is left out with one line on stderr. A
 // malformed log prints nothing to stdout and one line to stderr, exit 1.
 
-import { UsageError } from "../core/errors.ts";
-import { MAX_MEASURE_LOG_BYTES, PCR_COUNT, parseMeasureLog, replayLog } from "../core/measure.ts";
+import { UsageError } from "../base/errors.ts";
+import { MAX_MEASURE_LOG_BYTES, parseMeasureLog, replayLog } from "../core/measure.ts";
 import { toHex } from "../formats/bytes.ts";
+import { PCR_COUNT } from "../formats/tpm2.ts";
 import { type CommandModule, readArgFile } from "./context.ts";
 
 export const pcrReplayCommand: CommandModule = (y, ctx, setExit) =>

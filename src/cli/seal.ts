@@ -14,7 +14,7 @@
 // that already carries the right digest is not rewritten; it is only signed if no signature of this key
 // already verifies.
 
-import { NotFoundError, q, UsageError } from "../core/errors.ts";
+import { NotFoundError, q, UsageError } from "../base/errors.ts";
 import { bytesEqual, toHex } from "../formats/bytes.ts";
 import { sealCommit } from "../formats/ostree/commit-write.ts";
 import { COMPOSEFS_DIGEST_KEY } from "../formats/ostree/objects.ts";

@@ -3,7 +3,7 @@
 // repository/commit option handling that `ls` shares and the GVariant → JSON mapping.
 
 import type { Argv } from "yargs";
-import { UsageError } from "../core/errors.ts";
+import { UsageError } from "../base/errors.ts";
 import { toHex } from "../formats/bytes.ts";
 import { type GVariantValue, parseType, print, Variant } from "../formats/gvariant.ts";
 import { commitContentChecksum, composefsDigest, ed25519Signatures } from "../formats/ostree/objects.ts";

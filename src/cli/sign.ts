@@ -3,7 +3,7 @@
 // existing entries and signatures are kept in order, the new signature goes last. The commit is re-hashed
 // against its name before it is signed.
 
-import { q } from "../core/errors.ts";
+import { q } from "../base/errors.ts";
 import { toHex } from "../formats/bytes.ts";
 import {
   ayay,

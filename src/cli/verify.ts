@@ -3,6 +3,8 @@
 // exit 1 = refused, with one line on stderr saying why. `--json` prints the decision record either way.
 // Without --cmdline, the options of the sysroot's default boot entry are used (what the next boot gets).
 
+import { q, SealrootError, UsageError } from "../base/errors.ts";
+import { type FsRead, overCap } from "../base/fs.ts";
 import { parseCmdline } from "../core/cmdline.ts";
 import { commitAnchors, commitFile } from "../core/commit-tree.ts";
 import {
@@ -21,8 +23,6 @@ import {
   rootAnchors,
 } from "../core/decision.ts";
 import { decodeDeploymentCommit, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
-import { q, SealrootError, UsageError } from "../core/errors.ts";
-import { type FsRead, overCap } from "../core/fs.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { MAX_IMAGE_BYTES } from "../formats/erofs/read.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";

@@ -1,9 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { C2_DIGEST } from "../../test/helpers/golden.ts";
+import { UsageError } from "../base/errors.ts";
 import { parseCmdline, requireTarget, splitCmdline } from "./cmdline.ts";
-import { UsageError } from "./errors.ts";
-
-const D = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
 
 describe("splitCmdline() tokenises as ostree does", () => {
   const cases: [string, string[]][] = [
@@ -64,7 +63,7 @@ describe("parseCmdline() finds the target like ostree-prepare-root 2026.4", () =
 describe("parseCmdline() reads the composefs arguments in order", () => {
   it("parses every spelling", () => {
     const c = parseCmdline(
-      `ro ot-composefs=off ot-composefs=maybe ot-composefs=on ot-composefs=digest=${D.toUpperCase()} ot-composefs=signed=/etc/k ot-signed=/etc/j ` +
+      `ro ot-composefs=off ot-composefs=maybe ot-composefs=on ot-composefs=digest=${C2_DIGEST.toUpperCase()} ot-composefs=signed=/etc/k ot-signed=/etc/j ` +
         "ostree.prepare-root.composefs=0 ostree.prepare-root.composefs=false ostree.prepare-root.composefs=no " +
         "ostree.prepare-root.composefs=maybe ostree.prepare-root.composefs=1 ostree.prepare-root.composefs=true " +
         "ostree.prepare-root.composefs=yes ostree.prepare-root.composefs=signed",
@@ -73,7 +72,7 @@ describe("parseCmdline() reads the composefs arguments in order", () => {
       { kind: "mode", token: "ot-composefs=off", mode: "off" },
       { kind: "mode", token: "ot-composefs=maybe", mode: "maybe" },
       { kind: "mode", token: "ot-composefs=on", mode: "on" },
-      { kind: "digest", token: `ot-composefs=digest=${D.toUpperCase()}`, digest: D },
+      { kind: "digest", token: `ot-composefs=digest=${C2_DIGEST.toUpperCase()}`, digest: C2_DIGEST },
       { kind: "signed", token: "ot-composefs=signed=/etc/k", path: "/etc/k" },
       { kind: "signed", token: "ot-signed=/etc/j", path: "/etc/j" },
       { kind: "ostree", token: "ostree.prepare-root.composefs=0", value: "no" },
@@ -120,8 +119,8 @@ describe("parseCmdline() reads the composefs arguments in order", () => {
       'Cannot parse kernel argument "ot-composefs=digest=abcd": digest "abcd" is not 64 hex digits, expected the image\'s fs-verity SHA-256 digest',
     ],
     [
-      `ot-composefs=digest=${D}00`,
-      `Cannot parse kernel argument "ot-composefs=digest=${D}00": digest "${D}00" is not 64 hex digits, expected the image's fs-verity SHA-256 digest`,
+      `ot-composefs=digest=${C2_DIGEST}00`,
+      `Cannot parse kernel argument "ot-composefs=digest=${C2_DIGEST}00": digest "${C2_DIGEST}00" is not 64 hex digits, expected the image's fs-verity SHA-256 digest`,
     ],
     [
       "ot-composefs=signed=etc/k",

@@ -3,7 +3,7 @@
 // ostree's `ostree.prepare-root.composefs=` and sealroot's own `ot-composefs=` / `ot-signed=`. Pure:
 // text in, typed arguments out; invalid values are UsageError. Combining them is policy.ts's job.
 
-import { FormatError, q, UsageError } from "./errors.ts";
+import { FormatError, q, UsageError } from "../base/errors.ts";
 import { parseMinTimestamp, type RollbackFloor, raiseFloor } from "./floor.ts";
 import { asciiStrip } from "./keyfile.ts";
 

@@ -3,12 +3,12 @@
 // without --root, since a deployment's checkout and its writable /etc are covered by nothing. ostree keeps
 // a commit's /etc as /usr/etc; a path under /etc is looked up there first. Pure over the injected repo.
 
+import { NotFoundError, q } from "../base/errors.ts";
+import { notRegularFile, overCap } from "../base/fs.ts";
 import { toHex } from "../formats/bytes.ts";
 import type { Commit } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import type { AnchorSource } from "./decision.ts";
-import { NotFoundError, q } from "./errors.ts";
-import { notRegularFile, overCap } from "./fs.ts";
 
 export type TreeRepo = Pick<OstreeRepo, "readDirtree" | "readContent">;
 

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { UsageError } from "../base/errors.ts";
+import type { FsRead } from "../base/fs.ts";
 import {
   DEFAULT_KEYPATH,
   ETC_CONFIG_PATH,
@@ -8,8 +10,6 @@ import {
   readPrepareRootConfig,
   USR_CONFIG_PATH,
 } from "./config.ts";
-import { UsageError } from "./errors.ts";
-import type { FsRead } from "./fs.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const F = "/etc/ostree/prepare-root.conf";

@@ -3,11 +3,12 @@
 // GLib's value rules. Values are whitespace-stripped consistently (ostree fails on `enabled = signed `).
 // Pure except for the injected FsRead; errors are UsageError in sealroot's wording. No policy here.
 
-import { FormatError, q, UsageError } from "./errors.ts";
+import { FormatError, q, UsageError } from "../base/errors.ts";
+import type { FsRead } from "../base/fs.ts";
+import { PCR_COUNT } from "../formats/tpm2.ts";
 import { parseMinTimestamp, type RollbackFloor } from "./floor.ts";
-import type { FsRead } from "./fs.ts";
 import { asciiStrip, type KeyFile, MAX_KEYFILE_BYTES, parseKeyFile } from "./keyfile.ts";
-import { DEFAULT_MEASURE_PCR, PCR_COUNT } from "./measure.ts";
+import { DEFAULT_MEASURE_PCR } from "./measure.ts";
 
 export const USR_CONFIG_PATH = "/usr/lib/ostree/prepare-root.conf";
 export const ETC_CONFIG_PATH = "/etc/ostree/prepare-root.conf";

@@ -4,10 +4,13 @@
 // the boot measures with the kernel on the fd it mounts and `sealroot verify` computes in userspace.
 // Pure over the injected FsRead and repository opener; a refusal is a verdict, never a throw.
 
+import { IntegrityError, q, SealrootError, UsageError } from "../base/errors.ts";
+import { type FsRead, kindName, notRegularFile } from "../base/fs.ts";
 import { toHex } from "../formats/bytes.ts";
 import { lookup } from "../formats/gvariant.ts";
 import { COMPOSEFS_DIGEST_KEY, composefsDigest, OSTREE_VERSION_KEY } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
+import { eventDigests, PCR_BANKS, type PcrBank } from "../formats/tpm2.ts";
 import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { parseCmdline, requireTarget } from "./cmdline.ts";
@@ -18,10 +21,8 @@ import {
   loadDeploymentCommit,
   resolveDeployment,
 } from "./deployment.ts";
-import { IntegrityError, q, SealrootError, UsageError } from "./errors.ts";
 import { floorViolation, raiseFloor } from "./floor.ts";
-import { type FsRead, kindName, notRegularFile } from "./fs.ts";
-import { eventDigests, measurementEvent, PCR_BANKS, type PcrBank } from "./measure.ts";
+import { measurementEvent } from "./measure.ts";
 import { type ComposefsMode, type InputRef, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
 /** The check that refused the boot; each failure names one. */
@@ -334,7 +335,7 @@ function checkBindSources(fs: FsRead, dep: Deployment): true {
 
 /** Chooses composefs or the legacy bind from the mode and whether the image exists; a boot that goes
  * ahead is given its measurement. */
-function decideComposefs(trust: Trust, measure: Omit<MeasurementRecord, "event">): Trust {
+function decideComposefs(trust: Trust, measure: MeasurementRecord): Trust {
   chooseComposefs(trust);
   const d = trust.decision;
   if (d.verdict === "boot") {
@@ -348,7 +349,7 @@ function measureSettings(
   config: MeasureConfig,
   karg: string | undefined,
   file: string | undefined,
-): Omit<MeasurementRecord, "event"> {
+): MeasurementRecord {
   const setBy: string[] = [];
   if (config.tpm !== "auto") setBy.push(`${file ?? "prepare-root.conf"} [sealroot] tpm = ${config.tpm}`);
   let tpm = config.tpm;
@@ -356,7 +357,7 @@ function measureSettings(
     tpm = "required";
     setBy.push(`karg ${karg}`);
   }
-  const m: Omit<MeasurementRecord, "event"> = { pcr: config.pcr, tpm, setBy };
+  const m: MeasurementRecord = { pcr: config.pcr, tpm, setBy };
   if (tpm === "off") m.skipped = `measurement is off (${setBy.join(", ")})`;
   return m;
 }

@@ -12,18 +12,17 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { extracted } from "../../test/helpers/fixtures.ts";
+import { C1, C2 } from "../../test/helpers/golden.ts";
+import { IntegrityError, NotFoundError } from "../base/errors.ts";
+import type { FileKind, FsRead, Stat } from "../base/fs.ts";
+import { sha256 } from "../base/hash.ts";
 import { toHex } from "../formats/bytes.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realFs } from "../sys/fs.ts";
 import { inflateRaw } from "../sys/zlib.ts";
 import { parseCmdline } from "./cmdline.ts";
 import { loadDeploymentCommit, resolveDeployment } from "./deployment.ts";
-import { IntegrityError, NotFoundError } from "./errors.ts";
-import type { FileKind, FsRead, Stat } from "./fs.ts";
-import { sha256 } from "./hash.ts";
 
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const BOOT1 = "b0d948d23ff829a8ccc9b2f90d9b055a40896951f3d65ae8b2b8fe17125eeb25";
 const BOOT2 = "e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82";
 

@@ -3,10 +3,10 @@
 // it and link loops are refused, and the result must be `ostree/deploy/<os>/deploy/<commit>.<serial>`.
 // Pure: it names the repo, image and stateroot paths; it reads no object and trusts nothing it names.
 
+import { IntegrityError, NotFoundError, q, UsageError } from "../base/errors.ts";
+import { type FsRead, kindName } from "../base/fs.ts";
 import { type Commit, decodeCommit, validateCommit } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
-import { IntegrityError, NotFoundError, q, UsageError } from "./errors.ts";
-import { type FsRead, kindName } from "./fs.ts";
 
 /** Linux's MAXSYMLINKS: the kernel gives ELOOP after this many links in one lookup. */
 export const MAX_SYMLINK_HOPS = 40;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FormatError } from "./errors.ts";
+import { FormatError } from "../base/errors.ts";
 import { floorViolation, parseMinTimestamp, raiseFloor } from "./floor.ts";
 
 const C = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";

@@ -4,7 +4,7 @@
 // metadata compared as ostree orders versions (core/version.ts). Parsing the config key (core/config.ts)
 // and the karg (core/cmdline.ts), and refusing at stage `commit` (core/decision.ts), are elsewhere.
 
-import { FormatError, q } from "./errors.ts";
+import { FormatError, q } from "../base/errors.ts";
 import { compareOstreeVersions } from "./version.ts";
 
 export interface RollbackFloor {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "./errors.ts";
+import { FormatError } from "../base/errors.ts";
 import { asciiStrip, parseKeyFile } from "./keyfile.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);

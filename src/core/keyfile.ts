@@ -3,7 +3,7 @@
 // escape-decoded strings (g_key_file_get_string) and strict booleans (g_key_file_get_boolean: only
 // `true`, `false`, `1`, `0`, case-sensitive). Pure: text in, values out; malformed input is a FormatError.
 
-import { FormatError, q } from "./errors.ts";
+import { FormatError, q } from "../base/errors.ts";
 
 /** Size cap: a configuration file larger than this is not a configuration file. */
 export const MAX_KEYFILE_BYTES = 1 << 20;

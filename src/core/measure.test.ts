@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "./errors.ts";
+import { FormatError } from "../base/errors.ts";
+import { eventDigests, PCR_BANKS, type PcrBank } from "../formats/tpm2.ts";
 import {
-  eventDigests,
   extendPcr,
   formatMeasureRecord,
   initialPcrValue,
@@ -11,14 +11,12 @@ import {
   MAX_MEASURE_LOG_LINE,
   MAX_MEASURE_LOG_LINES,
   measurementEvent,
-  PCR_BANKS,
-  type PcrBank,
   parseMeasureLog,
   recordStringMatches,
   replayLog,
 } from "./measure.ts";
 
-// Expected digests are computed here with node:crypto, independently of core/hash.ts.
+// Expected digests are computed here with node:crypto, independently of base/hash.ts.
 const H = (alg: PcrBank, ...parts: (string | Uint8Array)[]) => {
   const h = createHash(alg);
   for (const p of parts) h.update(p);

@@ -1,38 +1,26 @@
-// Measured boot, the pure half: the one event string sealroot measures, its digest in each PCR bank, the
-// PCR extend rule and its replay, and the record systemd keeps in its userspace measurement log
+// Measured boot, the pure half: the one event string sealroot measures, the PCR extend rule and its replay, and the record systemd keeps in its userspace measurement log
 // (/run/log/systemd/tpm2-measure.log) with a bounded parser for such logs. Talking to the TPM and writing
-// the log are src/sys/tpm.ts's; the command encoding is src/formats/tpm2.ts's. No I/O here.
+// the log are src/sys/tpm.ts's; the banks, the event's digests and the command encoding are
+// src/formats/tpm2.ts's. No I/O here.
 
-import { bytesEqual, fromHex, toHex, utf8 } from "../formats/bytes.ts";
-import { FormatError, q } from "./errors.ts";
-import { type DigestAlgorithm, digestOf } from "./hash.ts";
-
-/** A PCR bank sealroot can extend: named as systemd names them in the log (`tpm2_hash_alg_to_string`). */
-export type PcrBank = DigestAlgorithm;
-
-/** Every bank sealroot knows, in TPM_ALG_ID order (systemd's `tpm2_hash_algorithms[]` order too). */
-export const PCR_BANKS: readonly PcrBank[] = ["sha1", "sha256", "sha384", "sha512"];
-
-/** Digest size in bytes of each bank. */
-export const BANK_DIGEST_SIZE: Readonly<Record<PcrBank, number>> = {
-  sha1: 20,
-  sha256: 32,
-  sha384: 48,
-  sha512: 64,
-};
-
-/** TPM2_PCRS_MAX in systemd, IMPLEMENTATION_PCR in the PC Client profile: PCRs 0…23. */
-export const PCR_COUNT = 24;
+import { FormatError, q } from "../base/errors.ts";
+import { digestOf } from "../base/hash.ts";
+import { bytesEqual, fromHex, toHex } from "../formats/bytes.ts";
+import {
+  BANK_DIGEST_SIZE,
+  type BankDigest,
+  eventDigests,
+  isPcrBank,
+  PCR_BANKS,
+  PCR_COUNT,
+  type PcrBank,
+} from "../formats/tpm2.ts";
 
 /** `[sealroot] pcr` when unset: PCR 15, the one systemd-pcrfs measures the root file system into. */
 export const DEFAULT_MEASURE_PCR = 15;
 
 /** Where systemd-pcrextend (and sealroot, next to it) appends its userspace measurement records. */
 export const MEASURE_LOG_PATH = "/run/log/systemd/tpm2-measure.log";
-
-export function isPcrBank(s: string): s is PcrBank {
-  return (PCR_BANKS as readonly string[]).includes(s);
-}
 
 function isPcrIndex(n: unknown): n is number {
   return typeof n === "number" && Number.isInteger(n) && n >= 0 && n < PCR_COUNT;
@@ -91,17 +79,6 @@ export function measurementEvent(inp: MeasureEventInput): string {
 }
 
 // ---- digests, extend, replay ----
-
-export interface BankDigest {
-  bank: PcrBank;
-  digest: Uint8Array;
-}
-
-/** The event's digest in each bank, in the order of `banks`: H(UTF-8 bytes of the string), no NUL. */
-export function eventDigests(event: string, banks: readonly PcrBank[]): BankDigest[] {
-  const bytes = utf8.encode(event);
-  return banks.map((bank) => ({ bank, digest: digestOf(bank, bytes) }));
-}
 
 /** A PCR's value after TPM2_Startup(CLEAR), as systemd-pcrlock assumes it: PCRs 17…22 (the DRTM ones)
  * start as all 0xff, every other all zero. (PCR 0's last byte is the startup locality, which only the

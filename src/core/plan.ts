@@ -3,8 +3,8 @@
 // a staging mount point and moved onto SYSROOT only at the end. Pure and serializable: `--dry-run` prints
 // it, the executor in src/boot/ runs it step by step and undoes what it did when a step fails.
 
+import { q, UsageError } from "../base/errors.ts";
 import type { Decision } from "./decision.ts";
-import { q, UsageError } from "./errors.ts";
 import { MEASURE_LOG_PATH } from "./measure.ts";
 import type { OstreeBootedRecord } from "./records.ts";
 

@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { C2_DIGEST } from "../../test/helpers/golden.ts";
+import { UsageError } from "../base/errors.ts";
 import { parseCmdline } from "./cmdline.ts";
 import { DEFAULT_KEYPATH, emptyConfig, type PrepareRootConfig, parsePrepareRootConfig } from "./config.ts";
-import { UsageError } from "./errors.ts";
 import { emergencyShellRefusal, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
-const A = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
 const B = "2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f";
 const CFG = "/etc/ostree/prepare-root.conf";
 
@@ -21,7 +21,7 @@ function policy(cmdline: string, cfgText?: string): TrustPolicy {
 function summary(p: TrustPolicy): string {
   const parts: string[] = [p.composefs];
   if (p.verityRequired) parts.push("V");
-  if (p.expectedDigest) parts.push(p.expectedDigest.hex === A ? "D" : `D:${p.expectedDigest.hex}`);
+  if (p.expectedDigest) parts.push(p.expectedDigest.hex === C2_DIGEST ? "D" : `D:${p.expectedDigest.hex}`);
   if (p.keySets.length)
     parts.push(`K:${p.keySets.map((k) => (k.path === DEFAULT_KEYPATH ? "default" : k.path)).join(",")}`);
   parts.push(p.sysrootReadonly ? "ro" : "rw");
@@ -35,7 +35,7 @@ const KARGS = [
   "ot-composefs=off",
   "ot-composefs=maybe",
   "ot-composefs=on",
-  `ot-composefs=digest=${A}`,
+  `ot-composefs=digest=${C2_DIGEST}`,
   "ot-composefs=signed=/k",
   "ot-signed=/k",
   "ostree.prepare-root.composefs=0",
@@ -208,9 +208,13 @@ describe("resolvePolicy() records why an input was overruled", () => {
   });
 
   it("names the strongest input when several are stronger", () => {
-    const p = policy(`ot-composefs=on ot-composefs=off ot-composefs=digest=${A}`);
+    const p = policy(`ot-composefs=on ot-composefs=off ot-composefs=digest=${C2_DIGEST}`);
     expect(p.overruled).toEqual([
-      { source: "karg", token: "ot-composefs=off", reason: `weaker than karg ot-composefs=digest=${A}` },
+      {
+        source: "karg",
+        token: "ot-composefs=off",
+        reason: `weaker than karg ot-composefs=digest=${C2_DIGEST}`,
+      },
     ]);
   });
 
@@ -247,26 +251,26 @@ describe("resolvePolicy() combines repeated arguments", () => {
   });
 
   it("the same digest twice is one condition with two sources", () => {
-    const p = policy(`ot-composefs=digest=${A} ot-composefs=digest=${A.toUpperCase()}`);
+    const p = policy(`ot-composefs=digest=${C2_DIGEST} ot-composefs=digest=${C2_DIGEST.toUpperCase()}`);
     expect(p.expectedDigest).toEqual({
-      hex: A,
+      hex: C2_DIGEST,
       requiredBy: [
-        { source: "karg", token: `ot-composefs=digest=${A}` },
-        { source: "karg", token: `ot-composefs=digest=${A.toUpperCase()}` },
+        { source: "karg", token: `ot-composefs=digest=${C2_DIGEST}` },
+        { source: "karg", token: `ot-composefs=digest=${C2_DIGEST.toUpperCase()}` },
       ],
     });
   });
 
   it("two different digests cannot both hold: refused", () => {
-    expect(() => policy(`ot-composefs=digest=${A} ot-composefs=digest=${B}`)).toThrow(UsageError);
-    expect(() => policy(`ot-composefs=digest=${A} ot-composefs=digest=${B}`)).toThrow(
-      `Cannot combine "ot-composefs=digest=${B}" with "ot-composefs=digest=${A}": two different expected composefs digests, expected one image digest (every digest given must hold, so these cannot both)`,
+    expect(() => policy(`ot-composefs=digest=${C2_DIGEST} ot-composefs=digest=${B}`)).toThrow(UsageError);
+    expect(() => policy(`ot-composefs=digest=${C2_DIGEST} ot-composefs=digest=${B}`)).toThrow(
+      `Cannot combine "ot-composefs=digest=${B}" with "ot-composefs=digest=${C2_DIGEST}": two different expected composefs digests, expected one image digest (every digest given must hold, so these cannot both)`,
     );
   });
 
   it("a digest karg and a signed config must both hold", () => {
-    const p = policy(`ot-composefs=digest=${A}`, "[composefs]\nenabled=signed\n");
-    expect(p.expectedDigest?.hex).toBe(A);
+    const p = policy(`ot-composefs=digest=${C2_DIGEST}`, "[composefs]\nenabled=signed\n");
+    expect(p.expectedDigest?.hex).toBe(C2_DIGEST);
     expect(p.keySets.map((k) => k.path)).toEqual([DEFAULT_KEYPATH]);
     expect(p.overruled).toEqual([]);
   });
@@ -424,7 +428,7 @@ describe("emergencyShellRefusal(): rd.shell in a verifying boot needs the initra
     ["ostree=/ostree/boot.0/x/y/0", undefined, undefined],
     ["ot-composefs=off", undefined, undefined],
     ["ot-composefs=on", undefined, undefined],
-    [`ot-composefs=digest=${A}`, undefined, REFUSED],
+    [`ot-composefs=digest=${C2_DIGEST}`, undefined, REFUSED],
     ["ot-composefs=signed=/k.pub", undefined, REFUSED],
     ["", "[composefs]\nenabled = verity\n", REFUSED],
     ["", "[composefs]\nenabled = signed\n", REFUSED],
@@ -438,7 +442,7 @@ describe("emergencyShellRefusal(): rd.shell in a verifying boot needs the initra
 
   it("counts a command line that does not resolve to a policy as verifying", () => {
     expect(emergencyShellRefusal("ot-composefs=bogus", emptyConfig())).toBe(REFUSED);
-    const contradiction = `ot-composefs=digest=${A} ot-composefs=digest=${B}`;
+    const contradiction = `ot-composefs=digest=${C2_DIGEST} ot-composefs=digest=${B}`;
     expect(emergencyShellRefusal(contradiction, emptyConfig())).toBe(REFUSED);
   });
 });

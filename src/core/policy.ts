@@ -3,9 +3,9 @@
 // key set must hold, and a weaker input is recorded as overruled instead of weakening the boot (ostree
 // lets `ostree.prepare-root.composefs=0` switch a signed config off). Pure; see docs/policy.md.
 
+import { q, SealrootError, UsageError } from "../base/errors.ts";
 import { type BootCmdline, type BootTarget, type ComposefsKarg, parseCmdline } from "./cmdline.ts";
 import { DEFAULT_KEYPATH, type PrepareRootConfig } from "./config.ts";
-import { q, SealrootError, UsageError } from "./errors.ts";
 
 export type ComposefsMode = "off" | "maybe" | "on";
 

@@ -2,7 +2,7 @@
 // Endianness is in each accessor's name. Any read past the end, or over a caller's size cap, throws a
 // FormatError naming what was being read, so decoders never see RangeError/TypeError on hostile input.
 
-import { FormatError } from "../core/errors.ts";
+import { FormatError } from "../base/errors.ts";
 
 export class Reader {
   readonly bytes: Uint8Array;

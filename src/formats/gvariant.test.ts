@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../core/errors.ts";
+import { FormatError } from "../base/errors.ts";
 import { fromHex, toHex } from "./bytes.ts";
 import {
   arrayLength,

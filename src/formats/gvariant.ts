@@ -14,7 +14,7 @@
 // ay → Uint8Array; other arrays → arrays; tuples and dict entries → arrays of members; maybe → [] (nothing)
 // or [x] (just x); v → Variant {type, value}.
 
-import { FormatError, q } from "../core/errors.ts";
+import { FormatError, q } from "../base/errors.ts";
 import { bytesEqual, Writer } from "./bytes.ts";
 
 /** GLib's G_VARIANT_MAX_RECURSION_DEPTH. */

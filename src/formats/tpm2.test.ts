@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { FormatError, TpmError } from "../core/errors.ts";
-import type { BankDigest } from "../core/measure.ts";
+import { FormatError, TpmError } from "../base/errors.ts";
 import { fromHex, toHex } from "./bytes.ts";
+import type { BankDigest } from "./tpm2.ts";
 import {
   activeBanks,
   decodeGetCapabilityPcrs,

@@ -6,9 +6,43 @@
 // (commands: 22.2 TPM2_PCR_Extend, 22.4 TPM2_PCR_Read, 30.2 TPM2_GetCapability). Every integer on the
 // wire is big-endian.
 
-import { FormatError, q, TpmError } from "../core/errors.ts";
-import { BANK_DIGEST_SIZE, type BankDigest, PCR_BANKS, PCR_COUNT, type PcrBank } from "../core/measure.ts";
-import { Reader, Writer } from "./bytes.ts";
+import { FormatError, q, TpmError } from "../base/errors.ts";
+import { type DigestAlgorithm, digestOf } from "../base/hash.ts";
+import { Reader, utf8, Writer } from "./bytes.ts";
+
+// ---- the banks ----
+
+/** A PCR bank sealroot can extend: named as systemd names them in the log (`tpm2_hash_alg_to_string`). */
+export type PcrBank = DigestAlgorithm;
+
+/** Every bank sealroot knows, in TPM_ALG_ID order (systemd's `tpm2_hash_algorithms[]` order too). */
+export const PCR_BANKS: readonly PcrBank[] = ["sha1", "sha256", "sha384", "sha512"];
+
+/** Digest size in bytes of each bank. */
+export const BANK_DIGEST_SIZE: Readonly<Record<PcrBank, number>> = {
+  sha1: 20,
+  sha256: 32,
+  sha384: 48,
+  sha512: 64,
+};
+
+/** TPM2_PCRS_MAX in systemd, IMPLEMENTATION_PCR in the PC Client profile: PCRs 0…23. */
+export const PCR_COUNT = 24;
+
+export function isPcrBank(s: string): s is PcrBank {
+  return (PCR_BANKS as readonly string[]).includes(s);
+}
+
+export interface BankDigest {
+  bank: PcrBank;
+  digest: Uint8Array;
+}
+
+/** The event's digest in each bank, in the order of `banks`: H(UTF-8 bytes of the string), no NUL. */
+export function eventDigests(event: string, banks: readonly PcrBank[]): BankDigest[] {
+  const bytes = utf8.encode(event);
+  return banks.map((bank) => ({ bank, digest: digestOf(bank, bytes) }));
+}
 
 // ---- Part 2 constants ----
 /** TPM_ST: a command or response without / with an authorization area. */

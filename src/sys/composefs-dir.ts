@@ -23,7 +23,7 @@ import {
   writeSync,
 } from "node:fs";
 import { isatty } from "node:tty";
-import { FormatError, q, UsageError } from "../core/errors.ts";
+import { FormatError, q, UsageError } from "../base/errors.ts";
 import { utf8 } from "../formats/bytes.ts";
 import {
   addChild,

@@ -1,7 +1,7 @@
 // errno numbers (Linux, x86_64 and aarch64 share them) to symbolic names, and the one constructor of
 // SysError used by src/sys/. Pure.
 
-import { q, SysError } from "../core/errors.ts";
+import { q, SysError } from "../base/errors.ts";
 
 const NAMES: Record<number, string> = {
   1: "EPERM",

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { FormatError, SysError } from "../core/errors.ts";
+import { FormatError, SysError } from "../base/errors.ts";
 import { realFs } from "./fs.ts";
 
 // Issue 11 item 4: every whole-file read of the hostile physical root is lstat'ed, required to be a regular

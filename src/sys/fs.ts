@@ -12,7 +12,7 @@ import {
   readSync,
   realpathSync,
 } from "node:fs";
-import { type FileKind, type FsRead, notRegularFile, overCap, type Stat } from "../core/fs.ts";
+import { type FileKind, type FsRead, notRegularFile, overCap, type Stat } from "../base/fs.ts";
 import { ENODATA, ERANGE, sysError } from "./errno.ts";
 import { lgetxattr, llistxattr, O_NOFOLLOW, O_NONBLOCK, O_RDONLY } from "./ffi/libc.ts";
 

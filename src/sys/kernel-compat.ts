@@ -4,7 +4,7 @@
 // and each fallback can be forced either way so tests cover every path on any kernel. Pure: the callers
 // in src/sys/mount.ts perform the calls.
 
-import { q, SysError, UsageError } from "../core/errors.ts";
+import { q, SysError, UsageError } from "../base/errors.ts";
 
 /** A fallback sealroot knows: when it applies and the kernel version that makes it unnecessary. */
 interface Fallback {

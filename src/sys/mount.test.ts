@@ -4,7 +4,7 @@
 // call: it always surfaces as the error thrown and never leaves an fd open or the staging EROFS attached.
 
 import { describe, expect, it } from "vitest";
-import { FormatError, SysError, UsageError } from "../core/errors.ts";
+import { FormatError, SysError, UsageError } from "../base/errors.ts";
 import { mountComposefs } from "./mount.ts";
 import type { FsConfigOp, Sys } from "./types.ts";
 

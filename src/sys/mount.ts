@@ -4,8 +4,8 @@
 // directories as data-only layers, then the EROFS staging mount detached lazily (the overlay keeps it
 // alive). Which kernel path is taken is decided by ./kernel-compat.ts; this module performs the calls.
 
-import { FormatError, q, SysError, UsageError } from "../core/errors.ts";
-import { notRegularFile } from "../core/fs.ts";
+import { FormatError, q, SysError, UsageError } from "../base/errors.ts";
+import { notRegularFile } from "../base/fs.ts";
 import { Reader } from "../formats/bytes.ts";
 import {
   CFS_HEADER,

@@ -15,7 +15,7 @@ import {
   writeSync,
 } from "node:fs";
 import { release } from "node:os";
-import { q } from "../core/errors.ts";
+import { q } from "../base/errors.ts";
 import { EBUSY, EEXIST, ENODATA, errnoName, sysError } from "./errno.ts";
 import * as libc from "./ffi/libc.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";

@@ -17,17 +17,19 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
-import { FormatError, q } from "../core/errors.ts";
-import { type BankDigest, eventDigests, type PcrBank } from "../core/measure.ts";
+import { FormatError, q } from "../base/errors.ts";
 import {
   activeBanks,
+  type BankDigest,
   decodeGetCapabilityPcrs,
   decodePcrExtend,
   decodePcrRead,
   encodeGetCapabilityPcrs,
   encodePcrExtend,
   encodePcrRead,
+  eventDigests,
   MAX_TPM_RESPONSE,
+  type PcrBank,
   type PcrValue,
   TPM_HEADER_SIZE,
 } from "../formats/tpm2.ts";

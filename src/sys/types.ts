@@ -3,8 +3,8 @@
 // real one to fail at the k-th call. Every method either succeeds or throws a SysError naming the call,
 // the path and the errno; nothing returns -1. Pure types.
 
-import type { FsRead, Stat } from "../core/fs.ts";
-import type { BankDigest } from "../core/measure.ts";
+import type { FsRead, Stat } from "../base/fs.ts";
+import type { BankDigest } from "../formats/tpm2.ts";
 import type { MountAttr } from "./ffi/structs.ts";
 
 export type { MountAttr };

@@ -3,7 +3,7 @@
 // use). The userspace computation of the same digest is src/verify/fsverity.ts; this module only asks the
 // kernel. Errors are SysErrors whose message says what the file system or kernel lacks.
 
-import type { SysError } from "../core/errors.ts";
+import type { SysError } from "../base/errors.ts";
 import { EEXIST, ENODATA, errnoName, sysError } from "./errno.ts";
 import { close, ioctl, O_CLOEXEC, O_RDONLY, open } from "./ffi/libc.ts";
 import {

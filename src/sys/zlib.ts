@@ -3,7 +3,7 @@
 // corrupt streams and over-cap output become FormatError, never a zlib RangeError.
 
 import { inflateRawSync } from "node:zlib";
-import { FormatError } from "../core/errors.ts";
+import { FormatError } from "../base/errors.ts";
 
 /** Inflates a raw deflate stream; throws FormatError when it is corrupt or inflates beyond `maxOutput`. */
 export function inflateRaw(compressed: Uint8Array, maxOutput: number): Uint8Array {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { extracted, OSTREE, ostreeExpected } from "../../test/helpers/fixtures.ts";
-import { FormatError } from "../core/errors.ts";
+import { FormatError } from "../base/errors.ts";
 import { fromHex, toHex } from "../formats/bytes.ts";
 import {
   checkSecretKey,

@@ -4,11 +4,11 @@
 // `crypto_sign/ed25519/ref10/open.c` does it. Pure: bytes in, a boolean out; wrong lengths are FormatErrors.
 
 import * as ed from "@noble/ed25519";
-import { FormatError } from "../core/errors.ts";
-import { sha512 } from "../core/hash.ts";
+import { FormatError } from "../base/errors.ts";
+import { sha512 } from "../base/hash.ts";
 import { bytesEqual, fromHex, toHex } from "../formats/bytes.ts";
 
-// noble's synchronous API needs a SHA-512 provider: the one from core/hash.ts, where all hashing lives.
+// noble's synchronous API needs a SHA-512 provider: the one from base/hash.ts, where all hashing lives.
 ed.hashes.sha512 = sha512;
 
 export const SIGNATURE_BYTES = 64;

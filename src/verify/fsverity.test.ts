@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { patternBytes } from "../../test/helpers/pattern-file.ts";
-import { sha256, sha256Blocks } from "../core/hash.ts";
+import { sha256, sha256Blocks } from "../base/hash.ts";
 import { toHex } from "../formats/bytes.ts";
 import { FsVerityHasher, fsverityDescriptor, fsverityDigest } from "./fsverity.ts";
 

@@ -1,9 +1,9 @@
 // The fs-verity file digest computed in userspace, identical to `fsverity digest` (fsverity-utils) and to
 // what the kernel reports for a verity file: SHA-256, 4096-byte blocks, no salt. Pure and streaming: feed
 // the file's bytes in chunks of any size to `FsVerityHasher.update()`; memory stays one block per Merkle
-// level. Reading the file is the caller's (src/sys/file-stream.ts); hashing is src/core/hash.ts's.
+// level. Reading the file is the caller's (src/sys/file-stream.ts); hashing is src/base/hash.ts's.
 
-import { sha256, sha256Blocks } from "../core/hash.ts";
+import { sha256, sha256Blocks } from "../base/hash.ts";
 
 /** Merkle tree block size and data block size (log2 = 12), as in `fsverity digest --block-size=4096`. */
 export const FSVERITY_BLOCK_SIZE = 4096;

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { OSTREE } from "../../test/helpers/fixtures.ts";
-import { FormatError } from "../core/errors.ts";
+import { PRIMARY_KEY_HEX } from "../../test/helpers/golden.ts";
+import { FormatError } from "../base/errors.ts";
 import { toHex } from "../formats/bytes.ts";
 import {
   decodeBase64,
@@ -19,7 +20,6 @@ import {
 const raw = (name: string) => new Uint8Array(readFileSync(join(OSTREE, "keys", name)));
 const text = (name: string) => readFileSync(join(OSTREE, "keys", name), "latin1");
 
-const PRIMARY = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 const OTHER = "7dc729545331aa886c33ef75b16a24fac1fd873a35ebcb82861440ff98ec617b";
 const PRIMARY_B64 = "FDMhoEa8ahZ6bsk07Y11ITvRHY10j9rRR9N3u7Y+zpw=";
 const OTHER_B64 = "fccpVFMxqohsM+91sWok+sH9hzo168uChhRA/5jsYXs=";
@@ -35,9 +35,9 @@ function thrown(call: () => unknown): unknown {
 
 describe("public key files", () => {
   it.each([
-    ["ed25519.pub", [PRIMARY]],
+    ["ed25519.pub", [PRIMARY_KEY_HEX]],
     ["ed25519-other.pub", [OTHER]],
-    ["trusted-two-keys.pub", [OTHER, PRIMARY]],
+    ["trusted-two-keys.pub", [OTHER, PRIMARY_KEY_HEX]],
   ])("parsePublicKeyFile(%s) reads the keys in file order", (name, hex) => {
     const f = parsePublicKeyFile(raw(name), name);
     expect(f.keys.map(toHex)).toEqual(hex);
@@ -70,7 +70,7 @@ describe("public key files", () => {
       ].join("\n"),
       "/etc/ostree/initramfs-root-binding.key",
     );
-    expect(f.keys.map(toHex)).toEqual([PRIMARY, OTHER]);
+    expect(f.keys.map(toHex)).toEqual([PRIMARY_KEY_HEX, OTHER]);
     expect(f.problems).toEqual([
       { line: 2, reason: "not base64" },
       { line: 3, reason: "decodes to 30 bytes, expected 32" },
@@ -106,7 +106,7 @@ describe("public key files", () => {
   it("non-ASCII bytes make a line malformed, not a crash", () => {
     const bytes = new Uint8Array([0xff, 0xfe, 0x0a, ...new TextEncoder().encode(PRIMARY_B64)]);
     const f = parsePublicKeyFile(bytes, "x");
-    expect(f.keys.map(toHex)).toEqual([PRIMARY]);
+    expect(f.keys.map(toHex)).toEqual([PRIMARY_KEY_HEX]);
     expect(f.problems).toEqual([{ line: 1, reason: "not base64" }]);
   });
 
@@ -138,14 +138,14 @@ describe("secret keys", () => {
 
   it("parseSecretKeyFile() reads one key per line", () => {
     const both = text("ed25519.secret") + text("ed25519-other.secret");
-    expect(parseSecretKeyFile(both, "k").map((k) => toHex(k.subarray(32)))).toEqual([PRIMARY, OTHER]);
+    expect(parseSecretKeyFile(both, "k").map((k) => toHex(k.subarray(32)))).toEqual([PRIMARY_KEY_HEX, OTHER]);
   });
 
   it("a secret key whose public half is not the seed's is refused", () => {
     const sk = parseSecretKey(text("ed25519.secret"));
     sk.set(raw("ed25519-other.pub.raw"), 32);
     expect(() => parseSecretKey(encodeBase64(sk), "KEY-ID")).toThrow(
-      `Cannot use KEY-ID: public half ${OTHER} does not match the seed, expected ${PRIMARY}`,
+      `Cannot use KEY-ID: public half ${OTHER} does not match the seed, expected ${PRIMARY_KEY_HEX}`,
     );
   });
 

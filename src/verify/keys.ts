@@ -3,7 +3,7 @@
 // seed ‖ public key (`ostree sign` KEY-ID or keys file). Pure: text or bytes in, keys out, and the writers
 // back. Unlike ostree, one malformed public-key line is reported and skipped instead of failing every key.
 
-import { FormatError, q } from "../core/errors.ts";
+import { FormatError, q } from "../base/errors.ts";
 import { toHex } from "../formats/bytes.ts";
 import { checkSecretKey, PUBLIC_KEY_BYTES, SECRET_KEY_BYTES } from "./ed25519.ts";
 

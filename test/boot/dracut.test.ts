@@ -14,9 +14,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CACHE } from "../../initrd/build.ts";
+import { makeExt4Disk } from "../../qemu/lib/disk.ts";
+import { bootVm, qemuAvailable, sealrootEvents, type VmResult } from "../../qemu/lib/qemu.ts";
 import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
-import { makeExt4Disk } from "../vm/lib/disk.ts";
-import { bootVm, qemuAvailable, sealrootEvents, type VmResult } from "../vm/lib/qemu.ts";
+import { C2 } from "../helpers/golden.ts";
 import {
   type DracutImage,
   type DracutKind,
@@ -29,7 +30,6 @@ import {
 
 const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
 const KINDS: DracutKind[] = ["systemd", "nosystemd"];
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const DEP0 = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const BASE_KARGS = `root=LABEL=root rw ${PROBE_KARGS}`;
 const KEY = join(OSTREE, "keys/ed25519.pub");

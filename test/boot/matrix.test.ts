@@ -14,10 +14,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { qemuAvailable } from "../../qemu/lib/qemu.ts";
 import { parseMeasureLog, replayLog } from "../../src/core/measure.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { ROOT } from "../helpers/fixtures.ts";
-import { qemuAvailable } from "../vm/lib/qemu.ts";
 import { dracutAvailable } from "./lib/dracut.ts";
 import {
   type BuiltImage,

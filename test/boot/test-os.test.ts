@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSealrootInitramfs } from "../../initrd/sealroot.ts";
+import { fetchKernel } from "../../qemu/lib/kernel.ts";
+import { bootVm, formatTimings, qemuAvailable, type VmResult } from "../../qemu/lib/qemu.ts";
 import { ROOT } from "../helpers/fixtures.ts";
-import { fetchKernel } from "../vm/lib/kernel.ts";
-import { bootVm, formatTimings, qemuAvailable, type VmResult } from "../vm/lib/qemu.ts";
 import {
   bootArgs,
   build,

@@ -4,10 +4,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C1, C2 } from "../helpers/golden.ts";
 
 // Issue 5 acceptance: `sealroot composefs-image` writes what `ostree checkout --composefs` writes.
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const C3 = "5b56b34165ba6deece350f133f30ee2640ea5bf761830c6e6ef98eb11015198e";
 const made: string[] = [];
 const outDir = () => {

@@ -5,16 +5,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C1, C1_DIGEST, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
 
 // Issue 5 acceptance for `sealroot deploy-image`: the reference sysroot with its images removed, and a
 // sysroot made by Debian's ostree 2022.7 (which has no composefs, so writes no image) from sealed, bad
 // and unsealed commits.
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const C3 = "5b56b34165ba6deece350f133f30ee2640ea5bf761830c6e6ef98eb11015198e";
-const D1 = "118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc";
-const D2 = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
-const PRIMARY = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 const PUB = join(OSTREE, "keys/ed25519.pub");
 const NO_VERITY =
   "fs-verity: not enabled: Cannot enable fs-verity on %s: EOPNOTSUPP, expected fs-verity in the kernel (CONFIG_FS_VERITY) and in the file system (mkfs.ext4 -O verity or tune2fs -O verity)";
@@ -53,7 +49,7 @@ describe("sealroot deploy-image on the reference sysroot", () => {
   afterAll(() => rmSync(join(sysroot, ".."), { recursive: true, force: true }));
 
   it("writes deployment 0's image (commit 2), byte-identical to ostree's", () => {
-    expect(sealroot("deploy-image", "--sysroot", sysroot)).toEqual(written(sysroot, 0, C2, D2));
+    expect(sealroot("deploy-image", "--sysroot", sysroot)).toEqual(written(sysroot, 0, C2, C2_DIGEST));
     const image = readFileSync(join(deployDir(sysroot, C2), ".ostree.cfs"));
     expect(image.equals(readFileSync(join(OSTREE, "cfs/c2.cfs")))).toBe(true);
   });
@@ -62,8 +58,8 @@ describe("sealroot deploy-image on the reference sysroot", () => {
     // ostree's own deploy wrote the noverity image here (commit 1 has no prepare-root.conf); a sealed
     // deployment gets the image the commit's digest names.
     const r = sealroot("deploy-image", "--sysroot", sysroot, "--deployment", "1", "--keys", PUB);
-    const ok = `ed25519: Signature verified successfully with key '${PRIMARY}'\n`;
-    expect(r).toEqual(written(sysroot, 1, C1, D1, ok));
+    const ok = `ed25519: Signature verified successfully with key '${PRIMARY_KEY_HEX}'\n`;
+    expect(r).toEqual(written(sysroot, 1, C1, C1_DIGEST, ok));
     const image = readFileSync(join(deployDir(sysroot, C1), ".ostree.cfs"));
     expect(image.equals(readFileSync(join(OSTREE, "cfs/c1.cfs")))).toBe(true);
   });
@@ -153,9 +149,9 @@ describe("sealroot deploy-image on a sysroot deployed by Debian's ostree", () =>
   it("writes the sealed commit's image into the immutable directory ostree left, and sets the flag again", () => {
     const dir = deployDir(sysroot, C2);
     expect(isImmutable(dir)).toBe(true); // ostree admin deploy's chattr +i
-    const ok = `ed25519: Signature verified successfully with key '${PRIMARY}'\n`;
+    const ok = `ed25519: Signature verified successfully with key '${PRIMARY_KEY_HEX}'\n`;
     const r = sealroot("deploy-image", "--sysroot", sysroot, "--deployment", "2", "--keys", PUB);
-    expect(r).toEqual(written(sysroot, 2, C2, D2, ok));
+    expect(r).toEqual(written(sysroot, 2, C2, C2_DIGEST, ok));
     expect(readFileSync(join(dir, ".ostree.cfs")).equals(readFileSync(join(OSTREE, "cfs/c2.cfs")))).toBe(
       true,
     );
@@ -168,7 +164,7 @@ describe("sealroot deploy-image on a sysroot deployed by Debian's ostree", () =>
     expect(sealroot("deploy-image", "--sysroot", sysroot, "--deployment", "1")).toEqual({
       code: 1,
       stdout: `Deployment 1: ostree/deploy/refos/deploy/${C3}.0\n`,
-      stderr: `sealroot: Cannot write the composefs image of commit ${C3}: Generated composefs image digest (${D2}) doesn't match expected digest (13aeaeedc034d139effcd66fe3db08d3328aec2f02c5a78aeea60f346d7a226d), expected the commit's ostree.composefs.digest.v0\n`,
+      stderr: `sealroot: Cannot write the composefs image of commit ${C3}: Generated composefs image digest (${C2_DIGEST}) doesn't match expected digest (13aeaeedc034d139effcd66fe3db08d3328aec2f02c5a78aeea60f346d7a226d), expected the commit's ostree.composefs.digest.v0\n`,
     });
     expect(readdirSync(dir).sort()).toEqual(before);
     expect(isImmutable(dir)).toBe(true);

@@ -18,6 +18,7 @@ import {
 } from "../../src/formats/ostree/objects.ts";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C2 } from "../helpers/golden.ts";
 import {
   dagRepo,
   framingBombCommitmeta,
@@ -29,7 +30,6 @@ import {
 // Issue 11, items 1, 2 and 9, through the compiled binary: a hostile `.commitmeta` (crafted framing, a
 // huge string, 10,000 junk signatures) and a dirtree DAG that names 201 million paths are refused at once
 // with exit 1 and one line. bench/hostile.ts measures the time and memory this takes.
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const D0 = "ostree=/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const KEYPATH = "/etc/ostree/initramfs-root-binding.key";
 const MiB = 1 << 20;

@@ -14,13 +14,12 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C2, C2_DIGEST } from "../helpers/golden.ts";
 
 // Issue 11: `sealroot verify` on a physical root written by an attacker refuses at once with one line —
 // no hang on a FIFO, no read of /dev/zero, no hashing of a huge sparse image, no bind of a link out of the
 // sysroot, no key taken from the disk it is to verify.
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const D0 = "ostree=/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
-const DIGEST0 = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
 const KEY = join(OSTREE, "keys/ed25519.pub");
 const KEYPATH = "/etc/ostree/initramfs-root-binding.key";
 
@@ -129,7 +128,7 @@ describe("sealroot verify and the composefs image (item 5)", () => {
     ],
   ])("names an image that is %s, instead of calling it missing", (kind, make) => {
     const s = hostile((s) => make(image(s)));
-    for (const cmdline of [`${D0} ot-composefs=digest=${DIGEST0}`, `${D0} ot-composefs=maybe`]) {
+    for (const cmdline of [`${D0} ot-composefs=digest=${C2_DIGEST}`, `${D0} ot-composefs=maybe`]) {
       expectRefusal(
         verify(s, cmdline, "--root", "/"),
         `sealroot: refused (image): Cannot read composefs image "${image(s)}": ${kind}, expected a regular file`,
@@ -144,7 +143,7 @@ describe("sealroot verify and the composefs image (item 5)", () => {
     expect(maybe.stdout).toContain("no verity, image digest not required");
     expect(maybe.ms).toBeLessThan(10_000);
     expectRefusal(
-      verify(s, `${D0} ot-composefs=digest=${DIGEST0}`, "--root", "/"),
+      verify(s, `${D0} ot-composefs=digest=${C2_DIGEST}`, "--root", "/"),
       `sealroot: refused (image): Cannot read composefs image "${image(s)}": ${64 * 2 ** 30} bytes, expected at most ${2 ** 30}`,
     );
   });

@@ -18,8 +18,8 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SealrootError } from "../../src/core/errors.ts";
-import { sha256 } from "../../src/core/hash.ts";
+import { SealrootError } from "../../src/base/errors.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { writeErofs } from "../../src/formats/erofs/write.ts";

@@ -4,12 +4,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE, ostreeExpected } from "../helpers/fixtures.ts";
+import { C1, C2, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
 
 // Issue 3 acceptance through the compiled binary: verify-commit, sign, keygen, show on the golden repos.
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const C3 = "5b56b34165ba6deece350f133f30ee2640ea5bf761830c6e6ef98eb11015198e";
-const PRIMARY = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 const OTHER = "7dc729545331aa886c33ef75b16a24fac1fd873a35ebcb82861440ff98ec617b";
 const key = (name: string) => join(OSTREE, "keys", name);
 const ok = (hex: string) => `ed25519: Signature verified successfully with key '${hex}'\n`;
@@ -22,11 +20,11 @@ describe("sealroot verify-commit", () => {
     "sysroot bare": () => join(extracted("ostree/sysroot.tar"), "ostree/repo"),
   };
   const cases: [string, string, string][] = [
-    [C1, "ed25519.pub", PRIMARY],
+    [C1, "ed25519.pub", PRIMARY_KEY_HEX],
     [C1, "ed25519-other.pub", OTHER],
     [C1, "trusted-two-keys.pub", OTHER],
-    [C2, "ed25519.pub", PRIMARY],
-    [C2, "trusted-two-keys.pub", PRIMARY],
+    [C2, "ed25519.pub", PRIMARY_KEY_HEX],
+    [C2, "trusted-two-keys.pub", PRIMARY_KEY_HEX],
   ];
   for (const [mode, repo] of Object.entries(repos)) {
     for (const [commit, keys, verifiedBy] of cases) {
@@ -70,7 +68,7 @@ describe("sealroot verify-commit", () => {
       "no ostree.sign.ed25519 signatures in the commit's detached metadata",
     ],
     // Its composefs digest is wrong, but its signature is valid: the image is checked elsewhere.
-    ["repo-wrong-cfs-digest", C3, "ed25519.pub", 0, PRIMARY],
+    ["repo-wrong-cfs-digest", C3, "ed25519.pub", 0, PRIMARY_KEY_HEX],
   ];
   for (const [name, commit, keys, code, what] of bad) {
     it(`${code ? "refuses" : "accepts"} ${name} with ${keys}`, () => {
@@ -110,7 +108,7 @@ describe("sealroot verify-commit", () => {
     writeFileSync(keys, `not-base64!\n\n${readFileSync(key("ed25519.pub"), "utf8")}`);
     const r = sealroot("verify-commit", "--repo", repos["bare-user"](), "--commit", C2, "--keys", keys);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(ok(PRIMARY));
+    expect(r.stdout).toBe(ok(PRIMARY_KEY_HEX));
     expect(r.stderr).toMatch(/^sealroot: warning: .*mixed\.pub line 1: .*; key skipped\n$/);
   });
 
@@ -142,7 +140,7 @@ describe("sealroot sign", () => {
       sealroot("sign", "--repo", repo, "--commit", C2, "--secret-key", key("ed25519-other.secret")).code,
     ).toBe(0);
     for (const [k, hex] of [
-      ["ed25519.pub", PRIMARY],
+      ["ed25519.pub", PRIMARY_KEY_HEX],
       ["ed25519-other.pub", OTHER],
     ] as const) {
       expect(sealroot("verify-commit", "--repo", repo, "--commit", C2, "--keys", key(k)).stdout).toBe(

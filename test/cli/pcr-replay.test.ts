@@ -7,14 +7,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  eventDigests,
-  formatMeasureRecord,
-  MAX_MEASURE_LOG_BYTES,
-  measurementEvent,
-  PCR_BANKS,
-  type PcrBank,
-} from "../../src/core/measure.ts";
+import { formatMeasureRecord, MAX_MEASURE_LOG_BYTES, measurementEvent } from "../../src/core/measure.ts";
+import { eventDigests, PCR_BANKS, type PcrBank } from "../../src/formats/tpm2.ts";
 import { sealroot } from "../helpers/cli.ts";
 
 const SIZE: Record<PcrBank, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };

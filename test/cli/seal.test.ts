@@ -5,21 +5,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C1, C1_DIGEST, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
 import { sodiumVerify } from "../helpers/libsodium.ts";
 
 // Issue 5 acceptance for `sealroot seal`, checked against upstream: the reference trees committed by
 // Debian's ostree 2022.7 (no composefs support, so no digest) and sealed by sealroot come out as the
 // reference commits themselves — same checksums, same signature bytes — and Debian's ostree still reads,
 // checks and checks out the result.
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const C3 = "5b56b34165ba6deece350f133f30ee2640ea5bf761830c6e6ef98eb11015198e";
 /** What Debian's ostree 2022.7 commits for tree1 / tree2 with the reference options minus the digest. */
 const U1 = "4e6eef98fb42be452dec754cd87cc063d36e097cd7a4ff7e0f414e9dcc9d47bd";
 const U2 = "8e13b00c4cbd8c2104afed155cda63f24c93ccb132fe80aeebbecc21fb233908";
-const D1 = "118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc";
-const D2 = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
-const PRIMARY = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 /** Upstream's signatures by the primary key (MANIFEST.md): deterministic, so re-signing gives these. */
 const SIG1 =
   "8cd16a2c073705bf3037c5762b5e6dcd6d9bf430c48cd7e2cad7756dc9d19cab220b1d86569225ce5a375d504923ac6a1f6cd1f4c9a3f4fde885ea20d1d82d0d";
@@ -67,7 +63,7 @@ function commitTree(repo: string, tree: string, version: string, timestamp: numb
 
 const sealed = (from: string, to: string, digest: string) => ({
   code: 0,
-  stdout: `ostree.composefs.digest.v0: ${digest}\nSealed ${from} as ${to}\nSigned ${to} with key ${PRIMARY}\nMoved ${REF} to ${to}\n`,
+  stdout: `ostree.composefs.digest.v0: ${digest}\nSealed ${from} as ${to}\nSigned ${to} with key ${PRIMARY_KEY_HEX}\nMoved ${REF} to ${to}\n`,
   stderr: "",
 });
 
@@ -98,14 +94,14 @@ describe("sealroot seal on commits made by Debian's ostree", () => {
   });
 
   it("seals tree 1 into upstream's commit 1, byte for byte", () => {
-    expect(results.c1).toEqual(sealed(U1, C1, D1));
+    expect(results.c1).toEqual(sealed(U1, C1, C1_DIGEST));
     expect(readFileSync(obj(repo, C1, "commit")).equals(readFileSync(obj(fixtureRepo(), C1, "commit")))).toBe(
       true,
     );
   });
 
   it("seals tree 2 (on sealed commit 1) into upstream's commit 2 with upstream's digest", () => {
-    expect(results.c2).toEqual(sealed(U2, C2, D2));
+    expect(results.c2).toEqual(sealed(U2, C2, C2_DIGEST));
     expect(readFileSync(obj(repo, C2, "commit")).equals(readFileSync(obj(fixtureRepo(), C2, "commit")))).toBe(
       true,
     );
@@ -122,7 +118,7 @@ describe("sealroot seal on commits made by Debian's ostree", () => {
       const ok = sodiumVerify(
         Buffer.from(sig, "hex"),
         readFileSync(obj(repo, commit, "commit")),
-        Buffer.from(PRIMARY, "hex"),
+        Buffer.from(PRIMARY_KEY_HEX, "hex"),
       );
       expect(ok).toBe(true);
     }
@@ -135,7 +131,7 @@ describe("sealroot seal on commits made by Debian's ostree", () => {
   it("passes sealroot verify-commit with the primary key", () => {
     expect(sealroot("verify-commit", "--repo", repo, "--ref", REF, "--keys", PUB)).toEqual({
       code: 0,
-      stdout: `ed25519: Signature verified successfully with key '${PRIMARY}'\n`,
+      stdout: `ed25519: Signature verified successfully with key '${PRIMARY_KEY_HEX}'\n`,
       stderr: "",
     });
   });
@@ -146,7 +142,7 @@ describe("sealroot seal on commits made by Debian's ostree", () => {
     expect(log).toContain(`commit ${C2}\nParent:  ${C1}\n`);
     expect(log).toContain(`commit ${C1}\nContentChecksum:`);
     expect(ostree("show", `--repo=${repo}`, "--print-metadata-key=ostree.composefs.digest.v0", REF)).toBe(
-      `[byte ${D2.match(/../g)
+      `[byte ${C2_DIGEST.match(/../g)
         ?.map((b) => `0x${b}`)
         .join(", ")}]\n`,
     );
@@ -161,7 +157,7 @@ describe("sealroot seal on commits made by Debian's ostree", () => {
     const before = readFileSync(obj(repo, C2, "commitmeta"));
     expect(sealroot("seal", "--repo", repo, "--ref", REF, "--secret-key", SECRET)).toEqual({
       code: 0,
-      stdout: `ostree.composefs.digest.v0: ${D2}\nCommit ${C2} is already sealed\n`,
+      stdout: `ostree.composefs.digest.v0: ${C2_DIGEST}\nCommit ${C2} is already sealed\n`,
       stderr: "",
     });
     expect(readFileSync(obj(repo, C2, "commitmeta")).equals(before)).toBe(true);
@@ -185,13 +181,13 @@ describe("sealroot seal of a commit with a wrong digest", () => {
       const to = readFileSync(join(repo, "refs/heads", ref), "utf8").trim();
       expect(r).toEqual({
         code: 0,
-        stdout: `ostree.composefs.digest.v0: ${D2}\nSealed ${C3} as ${to}\nSigned ${to} with key ${PRIMARY}\nMoved ${ref} to ${to}\n`,
+        stdout: `ostree.composefs.digest.v0: ${C2_DIGEST}\nSealed ${C3} as ${to}\nSigned ${to} with key ${PRIMARY_KEY_HEX}\nMoved ${ref} to ${to}\n`,
         stderr: "",
       });
       const show = (c: string) =>
         JSON.parse(sealroot("show", "--repo", repo, "--commit", c, "--json").stdout);
       const [before, after] = [show(C3), show(to)];
-      expect(after.composefsDigestV0).toBe(D2);
+      expect(after.composefsDigestV0).toBe(C2_DIGEST);
       expect(after.metadataKeys).toEqual(before.metadataKeys);
       for (const k of ["parent", "subject", "body", "timestamp", "rootDirtree", "rootDirmeta"]) {
         expect([k, after[k]]).toEqual([k, before[k]]);
@@ -200,7 +196,7 @@ describe("sealroot seal of a commit with a wrong digest", () => {
       expect(sealroot("verify-commit", "--repo", repo, "--commit", to, "--keys", PUB).code).toBe(0);
       const image = join(repo, "..", "x.cfs");
       expect(sealroot("composefs-image", "--repo", repo, "--commit", to, image).stdout).toBe(
-        `sha256:${D2} ${image}\n`,
+        `sha256:${C2_DIGEST} ${image}\n`,
       );
       execFileSync("ostree", ["fsck", `--repo=${repo}`]);
     } finally {

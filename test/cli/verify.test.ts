@@ -5,14 +5,11 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C1, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
 
 // Issue 4 acceptance: `sealroot verify` on the extracted conformance sysroot.
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const D0 = "ostree=/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const D1 = "ostree=/ostree/boot.0/refos/b0d948d23ff829a8ccc9b2f90d9b055a40896951f3d65ae8b2b8fe17125eeb25/0";
-const DIGEST0 = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
-const PRIMARY = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 const KEYS = join(OSTREE, "keys");
 const deployDir = (sysroot: string, c: string) => join(sysroot, "ostree/deploy/refos/deploy", `${c}.0`);
 const commitmeta = (sysroot: string, c: string) =>
@@ -59,14 +56,14 @@ describe("sealroot verify --json prints the event the boot would measure", () =>
 
   it("for a signed boot: the commit, the signed digest, the key that verified it", () => {
     const { d } = json(sysroot, D0, signedRoot);
-    const event = `sealroot:v1:commit=${C2}:composefs=${DIGEST0}:key=${PRIMARY}:policy=signed`;
+    const event = `sealroot:v1:commit=${C2}:composefs=${C2_DIGEST}:key=${PRIMARY_KEY_HEX}:policy=signed`;
     expect(d.measurement).toEqual({ pcr: 15, tpm: "auto", setBy: [], event, digests: banks(event) });
   });
 
   it("for a digest= boot, with key=none, into the PCR and mode of the config", () => {
     const root = initramfsRoot("[sealroot]\npcr = 12\ntpm = required\n");
-    const { d } = json(sysroot, `${D0} ot-composefs=digest=${DIGEST0}`, root);
-    const event = `sealroot:v1:commit=${C2}:composefs=${DIGEST0}:key=none:policy=digest`;
+    const { d } = json(sysroot, `${D0} ot-composefs=digest=${C2_DIGEST}`, root);
+    const event = `sealroot:v1:commit=${C2}:composefs=${C2_DIGEST}:key=none:policy=digest`;
     expect(d.measurement).toEqual({
       pcr: 12,
       tpm: "required",
@@ -97,17 +94,17 @@ describe("sealroot verify accepts deployment 0", () => {
         requiredBy: [`config enabled=signed`],
         keys: 1,
         problems: [],
-        verifiedBy: PRIMARY,
+        verifiedBy: PRIMARY_KEY_HEX,
       },
     ]);
-    expect(d.expectedDigests.map((e: { hex: string }) => e.hex)).toEqual([DIGEST0]);
-    expect(d.image).toMatchObject({ digest: DIGEST0, measuredBy: "userspace", present: true });
+    expect(d.expectedDigests.map((e: { hex: string }) => e.hex)).toEqual([C2_DIGEST]);
+    expect(d.image).toMatchObject({ digest: C2_DIGEST, measuredBy: "userspace", present: true });
   });
 
   it("in signed mode from ot-composefs=signed=<path>", () => {
     const r = verify(sysroot, `${D0} ot-composefs=signed=/etc/ostree/initramfs-root-binding.key`, plainRoot);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`signed by ${PRIMARY}`);
+    expect(r.stdout).toContain(`signed by ${PRIMARY_KEY_HEX}`);
   });
 
   it("with --config naming a signed prepare-root.conf", () => {
@@ -117,16 +114,16 @@ describe("sealroot verify accepts deployment 0", () => {
   });
 
   it("in digest= mode with its digest", () => {
-    const { code, d } = json(sysroot, `${D0} ot-composefs=digest=${DIGEST0}`, plainRoot);
+    const { code, d } = json(sysroot, `${D0} ot-composefs=digest=${C2_DIGEST}`, plainRoot);
     expect(code).toBe(0);
-    expect(d.expectedDigests).toEqual([{ hex: DIGEST0, source: `karg ot-composefs=digest=${DIGEST0}` }]);
+    expect(d.expectedDigests).toEqual([{ hex: C2_DIGEST, source: `karg ot-composefs=digest=${C2_DIGEST}` }]);
   });
 
   it("when a weaker karg tries to switch a signed config off, and records the overrule", () => {
     const { code, d } = json(sysroot, `${D0} ostree.prepare-root.composefs=0 ot-composefs=off`, signedRoot);
     expect(code).toBe(0);
     expect(d.composefs).toBe("on");
-    expect(d.keySets[0].verifiedBy).toBe(PRIMARY);
+    expect(d.keySets[0].verifiedBy).toBe(PRIMARY_KEY_HEX);
     expect(d.overruled.map((o: { token: string }) => o.token)).toEqual([
       "ostree.prepare-root.composefs=0",
       "ot-composefs=off",
@@ -153,7 +150,7 @@ describe("sealroot verify refuses", () => {
     expect(r.stderr).toBe(
       line(
         "image",
-        `Cannot verify composefs image "${deployDir(sysroot, C2)}/.ostree.cfs": fs-verity digest ${DIGEST0}, expected ${wrong} (karg ot-composefs=digest=${wrong})`,
+        `Cannot verify composefs image "${deployDir(sysroot, C2)}/.ostree.cfs": fs-verity digest ${C2_DIGEST}, expected ${wrong} (karg ot-composefs=digest=${wrong})`,
       ),
     );
   });
@@ -163,7 +160,7 @@ describe("sealroot verify refuses", () => {
     copyFileSync(join(OSTREE, "bad/deploy-c2.ostree.cfs.flipped"), join(deployDir(sys, C2), ".ostree.cfs"));
     for (const [cmdline, root] of [
       [D0, signedRoot],
-      [`${D0} ot-composefs=digest=${DIGEST0}`, plainRoot],
+      [`${D0} ot-composefs=digest=${C2_DIGEST}`, plainRoot],
     ] as const) {
       const r = verify(sys, cmdline, root);
       expect(r.code).toBe(1);

@@ -5,7 +5,7 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError } from "../../src/base/errors.ts";
 import {
   decodeDirmeta,
   encodeFilemeta,

@@ -5,7 +5,7 @@
 // values and plausible wrong values (other nids, block counts ±1), does block-level copies, swaps and
 // truncations, splices blocks between images, and byte-level changes anywhere.
 
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError } from "../../src/base/errors.ts";
 import {
   CFS_HEADER,
   DIRENT,

@@ -5,6 +5,7 @@
 // target, iteration) alone (rng.ts). run.ts drives this with Bun for ≥1,000,000 inputs per target;
 // test/unit/fuzz-slice.test.ts runs a small fixed slice of the same table in CI. Adding a target is one row.
 
+import { FormatError, SealrootError, UsageError } from "../../src/base/errors.ts";
 import { type BootCmdline, parseCmdline, requireTarget } from "../../src/core/cmdline.ts";
 import {
   ETC_CONFIG_PATH,
@@ -13,7 +14,6 @@ import {
   parseLegacyRepoReadonly,
   parsePrepareRootConfig,
 } from "../../src/core/config.ts";
-import { FormatError, SealrootError, UsageError } from "../../src/core/errors.ts";
 import { parseKeyFile } from "../../src/core/keyfile.ts";
 import { resolvePolicy } from "../../src/core/policy.ts";
 import { dumpTree } from "../../src/formats/composefs/dump-print.ts";

@@ -1,6 +1,6 @@
 // A Stat for fake file systems in unit tests: every field zero (nlink 1) but the kind and what is given.
 
-import type { FileKind, Stat } from "../../src/core/fs.ts";
+import type { FileKind, Stat } from "../../src/base/fs.ts";
 
 export function fakeStat(kind: FileKind, fields: Partial<Stat> = {}): Stat {
   return {

@@ -6,12 +6,12 @@
 // given text. Never touches the real system beyond reading the directories it is given.
 
 import { statSync } from "node:fs";
-import { SysError } from "../../src/core/errors.ts";
-import { cappedRead, type FileKind, type Stat } from "../../src/core/fs.ts";
-import { eventDigests, type PcrBank } from "../../src/core/measure.ts";
+import { SysError } from "../../src/base/errors.ts";
+import { cappedRead, type FileKind, type Stat } from "../../src/base/fs.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { type Inode, isDir, isReg, isSymlink } from "../../src/formats/composefs/tree.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";
+import { eventDigests, type PcrBank } from "../../src/formats/tpm2.ts";
 import { sysError } from "../../src/sys/errno.ts";
 import {
   AT_FDCWD,

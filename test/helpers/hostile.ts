@@ -5,7 +5,7 @@
 
 import { chmodSync, lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sha256 } from "../../src/core/hash.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex, utf8 } from "../../src/formats/bytes.ts";
 import { encode, Variant } from "../../src/formats/gvariant.ts";
 import {

@@ -6,11 +6,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { extracted, ROOT } from "../helpers/fixtures.ts";
+import { C2 } from "../helpers/golden.ts";
 import type { MountLine, Report, Spec } from "./run-prepare-root.ts";
 
 export const BUN = join(ROOT, "node_modules/.bin/bun");
 export const BIN = join(ROOT, "dist/sealroot");
-export const COMMIT2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
+export const COMMIT2 = C2;
 export const DEPLOY_C2 = `ostree/deploy/refos/deploy/${COMMIT2}.0`;
 /** The `ostree=` of boot entry ostree-2.conf (deployment 0, commit 2). */
 export const TARGET =

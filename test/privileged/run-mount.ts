@@ -5,8 +5,8 @@
 
 import { mkdirSync, mkdtempSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
-import { SealrootError } from "../../src/core/errors.ts";
-import { sha256 } from "../../src/core/hash.ts";
+import { SealrootError } from "../../src/base/errors.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { MNT_DETACH } from "../../src/sys/ffi/libc.ts";
 import type { CompatForce } from "../../src/sys/kernel-compat.ts";

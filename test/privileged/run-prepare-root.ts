@@ -8,9 +8,9 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SysError } from "../../src/base/errors.ts";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "../../src/boot/prepare-root.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../../src/core/config.ts";
-import { SysError } from "../../src/core/errors.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { MNT_DETACH, MS_BIND } from "../../src/sys/ffi/libc.ts";
 import type { CompatForce } from "../../src/sys/kernel-compat.ts";

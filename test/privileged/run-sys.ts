@@ -4,7 +4,7 @@
 
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SysError } from "../../src/core/errors.ts";
+import { SysError } from "../../src/base/errors.ts";
 import { AT_FDCWD, MNT_DETACH, MS_PRIVATE, MS_REC } from "../../src/sys/ffi/libc.ts";
 import {
   AT_EMPTY_PATH,

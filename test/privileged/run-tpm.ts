@@ -4,9 +4,10 @@
 // extend of PCR 17 that the TPM must refuse at locality 0 — and prints one JSON object of observations.
 // Usage: run-tpm.ts SOCKET LOGFILE EVENT
 
-import { TpmError } from "../../src/core/errors.ts";
-import { formatMeasureRecord, PCR_BANKS } from "../../src/core/measure.ts";
+import { TpmError } from "../../src/base/errors.ts";
+import { formatMeasureRecord } from "../../src/core/measure.ts";
 import { toHex } from "../../src/formats/bytes.ts";
+import { PCR_BANKS } from "../../src/formats/tpm2.ts";
 import {
   appendMeasureLog,
   boottimeUsec,

@@ -12,16 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  eventDigests,
   extendPcr,
   formatMeasureRecord,
   initialPcrValue,
   measurementEvent,
-  PCR_BANKS,
   parseMeasureLog,
   replayLog,
 } from "../../src/core/measure.ts";
 import { toHex } from "../../src/formats/bytes.ts";
+import { eventDigests, PCR_BANKS } from "../../src/formats/tpm2.ts";
 import {
   appendMeasureLog,
   connectTpmSocket,

@@ -4,7 +4,7 @@
 // also runs inside the VM, compiled with Bun).
 
 import { join } from "node:path";
-import { sha256 } from "../../src/core/hash.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { realFs } from "../../src/sys/fs.ts";
 

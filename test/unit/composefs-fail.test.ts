@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FormatError, UsageError } from "../../src/core/errors.ts";
+import { FormatError, UsageError } from "../../src/base/errors.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { writeErofs } from "../../src/formats/erofs/write.ts";
 import { COMPOSEFS, composefsExpected } from "../helpers/fixtures.ts";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { sha256 } from "../../src/core/hash.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { effectiveVersion, type WriteOptions, writeErofs } from "../../src/formats/erofs/write.ts";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
-import { sha256 } from "../../src/core/hash.ts";
+import { FormatError } from "../../src/base/errors.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { dumpTree } from "../../src/formats/composefs/dump-print.ts";
 import { parseDumpfileText } from "../../src/formats/composefs/dumpfile.ts";

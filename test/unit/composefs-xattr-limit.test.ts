@@ -5,8 +5,8 @@
 // The same cases run live against the reference binary in mkcomposefs-differential.test.ts.
 
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
-import { sha256 } from "../../src/core/hash.ts";
+import { FormatError } from "../../src/base/errors.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { toHex, utf8 } from "../../src/formats/bytes.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { writeErofs } from "../../src/formats/erofs/write.ts";

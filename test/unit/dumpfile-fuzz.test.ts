@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError, UsageError } from "../../src/core/errors.ts";
+import { FormatError, UsageError } from "../../src/base/errors.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { writeErofs } from "../../src/formats/erofs/write.ts";
 import { COMPOSEFS } from "../helpers/fixtures.ts";

@@ -5,7 +5,7 @@
 
 import * as ed from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
-import { sha512 } from "../../src/core/hash.ts";
+import { sha512 } from "../../src/base/hash.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { generateKeyPair, publicFromSeed, sign, verifyDetached } from "../../src/verify/ed25519.ts";
 import { sodiumKeyPair, sodiumSign, sodiumVerify, sodiumVersion } from "../helpers/libsodium.ts";

@@ -4,7 +4,7 @@
 
 import * as ed from "@noble/ed25519";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError } from "../../src/base/errors.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { generateKeyPair, publicFromSeed, sign, verifyDetached } from "../../src/verify/ed25519.ts";
 import {

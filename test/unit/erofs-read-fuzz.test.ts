@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError } from "../../src/base/errors.ts";
 import { dumpTree } from "../../src/formats/composefs/dump-print.ts";
 import type { Inode } from "../../src/formats/composefs/tree.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";

@@ -4,7 +4,7 @@
 // runs the same table for ≥1,000,000 inputs per target. Also checks the harness itself.
 
 import { describe, expect, it } from "vitest";
-import { FormatError, UsageError } from "../../src/core/errors.ts";
+import { FormatError, UsageError } from "../../src/base/errors.ts";
 import {
   b64,
   type Finding,
@@ -14,8 +14,8 @@ import {
   runRange,
   TARGETS,
   type Target,
-} from "../../test/fuzz/harness.ts";
-import { bytes } from "../../test/fuzz/mutate.ts";
+} from "../fuzz/harness.ts";
+import { bytes } from "../fuzz/mutate.ts";
 
 const SEED = 20260601;
 const INPUTS = 2500;

@@ -9,11 +9,11 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { cappedRead, type FsRead } from "../../src/base/fs.ts";
+import { sha256 } from "../../src/base/hash.ts";
 import { parsePrepareRootConfig } from "../../src/core/config.ts";
 import { decideTrust, rootAnchors } from "../../src/core/decision.ts";
 import { MAX_BOOT_COMMIT_SIZE } from "../../src/core/deployment.ts";
-import { cappedRead, type FsRead } from "../../src/core/fs.ts";
-import { sha256 } from "../../src/core/hash.ts";
 import { toHex } from "../../src/formats/bytes.ts";
 import { encode } from "../../src/formats/gvariant.ts";
 import {
@@ -27,6 +27,7 @@ import { inflateRaw } from "../../src/sys/zlib.ts";
 import { MAX_SIGNATURES, verifyCommitSignatures } from "../../src/verify/signature.ts";
 import { copyOf } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
+import { C2, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
 import {
   framingBombCommitmeta,
   junkSignaturesCommitmeta,
@@ -39,9 +40,7 @@ import {
 // holds must not make the boot crash, hang or run out of memory: it is capped at 1 MiB, only the
 // `ostree.sign.ed25519` entry is decoded, and at most 256 signatures are tried. Times are asserted
 // loosely (CI machines vary; bench/hostile.ts measures the compiled binary).
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const D0 = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
-const PRIMARY = "143321a046bc6a167a6ec934ed8d75213bd11d8d748fdad147d377bbb63ece9c";
 const KEY = "/etc/ostree/initramfs-root-binding.key";
 const INITRD = "/initrd";
 const MiB = 1 << 20;
@@ -112,7 +111,7 @@ describe("the boot decision on a sysroot whose .commitmeta is hostile (item 1)",
     const r = decide(meta);
     expect(r.error).toBeUndefined();
     expect(r.value).toMatchObject({ verdict: "boot", commitVerified: true });
-    expect(r.value?.keySets[0]?.verifiedBy).toBe(PRIMARY);
+    expect(r.value?.keySets[0]?.verifiedBy).toBe(PRIMARY_KEY_HEX);
     expect(r.s).toBeLessThan(5);
   });
 

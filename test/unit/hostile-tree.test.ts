@@ -2,20 +2,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
-import type { FsRead } from "../../src/core/fs.ts";
+import { FormatError } from "../../src/base/errors.ts";
+import type { FsRead } from "../../src/base/fs.ts";
 import { commitComposefsTree } from "../../src/formats/ostree/composefs.ts";
 import { OstreeRepo } from "../../src/formats/ostree/repo.ts";
 import { realFs } from "../../src/sys/fs.ts";
 import { inflateRaw } from "../../src/sys/zlib.ts";
 import { extracted } from "../helpers/fixtures.ts";
+import { C2 } from "../helpers/golden.ts";
 import { dagRepo, framedDirtree, HandMadeRepo, timed } from "../helpers/hostile.ts";
 
 // Issue 11, item 9: dirtrees can share subtrees, so a few valid objects can name billions of paths. The
 // tree walks (`ls -R`, the composefs tree) measure the whole tree, each dirtree once, and refuse past
 // 1,000,000 paths before expanding anything; each content object is read once; one dirtree's framing
 // is counted before it is decoded. Times are asserted loosely (bench/hostile.ts measures the binary).
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 
 /** A fresh directory for a hand-made repository, removed when the file's tests are done. */
 const made: string[] = [];

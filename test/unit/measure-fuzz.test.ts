@@ -5,16 +5,16 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError, TpmError } from "../../src/core/errors.ts";
-import {
-  eventDigests,
-  formatMeasureRecord,
-  PCR_BANKS,
-  parseMeasureLog,
-  replayLog,
-} from "../../src/core/measure.ts";
+import { FormatError, TpmError } from "../../src/base/errors.ts";
+import { formatMeasureRecord, parseMeasureLog, replayLog } from "../../src/core/measure.ts";
 import { fromHex } from "../../src/formats/bytes.ts";
-import { decodeGetCapabilityPcrs, decodePcrExtend, decodePcrRead } from "../../src/formats/tpm2.ts";
+import {
+  decodeGetCapabilityPcrs,
+  decodePcrExtend,
+  decodePcrRead,
+  eventDigests,
+  PCR_BANKS,
+} from "../../src/formats/tpm2.ts";
 
 const SEED = 20260412;
 const ctx = { path: "tpm" };

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError } from "../../src/base/errors.ts";
 import { utf8 } from "../../src/formats/bytes.ts";
 import { dumpTree } from "../../src/formats/composefs/dump-print.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";

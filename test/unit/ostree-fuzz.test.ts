@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../src/core/errors.ts";
+import { FormatError } from "../../src/base/errors.ts";
 import { decode, encode, type GVariantValue, isNormalForm, print } from "../../src/formats/gvariant.ts";
 import {
   COMMIT_TYPE,

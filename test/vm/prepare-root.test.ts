@@ -34,20 +34,17 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInitramfs, CACHE } from "../../initrd/build.ts";
 import { buildSealrootInitramfs, ffiRsAddon } from "../../initrd/sealroot.ts";
+import { makeExt4Disk } from "../../qemu/lib/disk.ts";
+import { initScript } from "../../qemu/lib/init.ts";
+import { fetchKernel, type Kernel } from "../../qemu/lib/kernel.ts";
+import { bootVm, formatTimings, qemuAvailable, sealrootEvents, type VmResult } from "../../qemu/lib/qemu.ts";
 import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
-import { makeExt4Disk } from "./lib/disk.ts";
-import { initScript } from "./lib/init.ts";
-import { fetchKernel, type Kernel } from "./lib/kernel.ts";
-import { bootVm, formatTimings, qemuAvailable, sealrootEvents, type VmResult } from "./lib/qemu.ts";
+import { C1, C1_DIGEST, C2, C2_DIGEST } from "../helpers/golden.ts";
 
 const available = qemuAvailable();
 const KERNEL_RELEASE = () => fetchKernel().release;
 const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
 
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2_DIGEST = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
-const C1_SIGNED_DIGEST = "118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc";
 const C1_IMAGE_DIGEST = "2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f";
 /** The kernel's digest of bad/deploy-c2.ostree.cfs.flipped (the reference boot measured the same). */
 const FLIPPED_DIGEST = "4237f161e29ed2ac4746623f3e643e6d985011179f8a6086aae0f94a8911e221";
@@ -414,7 +411,7 @@ describe.skipIf(available !== true || !existsSync(BIN))(
       ],
       [
         "signed_digest_wrong",
-        `(image): Cannot verify composefs image ${image(C1)}: fs-verity digest ${C1_IMAGE_DIGEST}, expected ${C1_SIGNED_DIGEST} (${signedBy})`,
+        `(image): Cannot verify composefs image ${image(C1)}: fs-verity digest ${C1_IMAGE_DIGEST}, expected ${C1_DIGEST} (${signedBy})`,
       ],
       [
         "cfs_missing",

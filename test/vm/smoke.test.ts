@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInitramfs } from "../../initrd/build.ts";
+import { compileBun, ffiRsAddon } from "../../qemu/lib/bun.ts";
+import { makeExt4Disk } from "../../qemu/lib/disk.ts";
+import { initScript } from "../../qemu/lib/init.ts";
+import { fetchKernel } from "../../qemu/lib/kernel.ts";
+import { bootVm, formatTimings, qemuAvailable, type VmResult } from "../../qemu/lib/qemu.ts";
 import { COMPOSEFS, ROOT } from "../helpers/fixtures.ts";
-import { compileBun, ffiRsAddon } from "./lib/bun.ts";
-import { makeExt4Disk } from "./lib/disk.ts";
-import { initScript } from "./lib/init.ts";
-import { fetchKernel } from "./lib/kernel.ts";
-import { bootVm, formatTimings, qemuAvailable, type VmResult } from "./lib/qemu.ts";
 
 const available = qemuAvailable();
 const PAYLOAD_BYTES = 600 * 1024 + 123; // > 128 blocks: a two-level Merkle tree, and a partial last block
@@ -48,7 +48,7 @@ describe.skipIf(available !== true)(`VM smoke (${available === true ? "qemu" : a
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "sealroot-vm-smoke-"));
     const kernel = fetchKernel();
-    const probe = compileBun(join(ROOT, "test/vm/lib/ffi-probe.ts"));
+    const probe = compileBun(join(ROOT, "qemu/lib/ffi-probe.ts"));
 
     const tree = join(work, "tree");
     mkdirSync(join(tree, "verity"), { recursive: true });

@@ -10,17 +10,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInitramfs } from "../../initrd/build.ts";
+import { ffiRsAddon } from "../../qemu/lib/bun.ts";
+import { makeExt4Disk } from "../../qemu/lib/disk.ts";
+import { initScript } from "../../qemu/lib/init.ts";
+import { fetchKernel } from "../../qemu/lib/kernel.ts";
+import { bootVm, formatTimings, qemuAvailable, type VmResult } from "../../qemu/lib/qemu.ts";
 import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
+import { C2_DIGEST } from "../helpers/golden.ts";
 import type { Report } from "../privileged/run-mount.ts";
-import { ffiRsAddon } from "./lib/bun.ts";
-import { makeExt4Disk } from "./lib/disk.ts";
-import { initScript } from "./lib/init.ts";
-import { fetchKernel } from "./lib/kernel.ts";
-import { bootVm, formatTimings, qemuAvailable, type VmResult } from "./lib/qemu.ts";
 
 const available = qemuAvailable();
 const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
-const C2_DIGEST = "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664";
 /** Objects of commit 2 and their fs-verity digests, from test/fixtures/ostree/cfs/c2.cfs.dump. */
 const OBJ = {
   small: [

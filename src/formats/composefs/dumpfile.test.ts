@@ -3,7 +3,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { COMPOSEFS } from "../../../test/helpers/fixtures.ts";
-import { FormatError } from "../../core/errors.ts";
+import { FormatError } from "../../base/errors.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import { dumpfileLineOf, parseDumpfile, parseDumpfileText } from "./dumpfile.ts";
 import { getXattr, type Inode, lookupChild, S_IFREG } from "./tree.ts";

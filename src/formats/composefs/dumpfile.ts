@@ -5,7 +5,7 @@
 // directory): those are rejected, deliberately (README.md, "mkcomposefs"). A hardlink cycle both reject.
 // Every error is a FormatError naming the line and field. The printer lives in dump-print.ts. Pure.
 
-import { FormatError, q } from "../../core/errors.ts";
+import { FormatError, q } from "../../base/errors.ts";
 import { utf8 } from "../bytes.ts";
 import {
   addChild,

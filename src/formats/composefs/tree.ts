@@ -4,7 +4,7 @@
 // none of them has to be UTF-8. A hardlink is one Inode object referenced by several dirents; exactly one
 // of them is its primary entry (`hardlink: false`), which decides where the inode sits in the image. Pure.
 
-import { FormatError, q } from "../../core/errors.ts";
+import { FormatError, q } from "../../base/errors.ts";
 import { utf8 } from "../bytes.ts";
 
 /** File type bits of st_mode (sys/stat.h). */

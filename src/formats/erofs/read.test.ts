@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { COMPOSEFS } from "../../../test/helpers/fixtures.ts";
-import { FormatError } from "../../core/errors.ts";
+import { FormatError } from "../../base/errors.ts";
 import { dumpTree } from "../composefs/dump-print.ts";
 import type { Inode } from "../composefs/tree.ts";
 import { chunkBitsFor, readErofs } from "./read.ts";

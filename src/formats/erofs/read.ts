@@ -5,7 +5,7 @@
 // escaped overlay xattrs unescaped, payload/digest taken from the overlay redirect/metacopy xattrs.
 // Pure: bytes in, values out; every offset goes through the bounds-checked `Reader`.
 
-import { FormatError, q } from "../../core/errors.ts";
+import { FormatError, q } from "../../base/errors.ts";
 import { Reader } from "../bytes.ts";
 import {
   compareBytes,

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildTree, treeOp } from "../../../test/helpers/random-tree.ts";
-import { FormatError } from "../../core/errors.ts";
-import { sha256 } from "../../core/hash.ts";
+import { FormatError } from "../../base/errors.ts";
+import { sha256 } from "../../base/hash.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import { parseDumpfileText } from "../composefs/dumpfile.ts";
 import { addChild, newInode, S_IFDIR, S_IFREG } from "../composefs/tree.ts";

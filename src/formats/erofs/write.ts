@@ -6,7 +6,7 @@
 // maps. One emit routine runs twice: first into a counting sink to measure the layout (nids, block
 // addresses, table sizes), then into the output buffer with those values. Pure and deterministic.
 
-import { FormatError, q, UsageError } from "../../core/errors.ts";
+import { FormatError, q, UsageError } from "../../base/errors.ts";
 import { utf8 } from "../bytes.ts";
 import {
   compareBytes,

@@ -4,8 +4,8 @@
 // g_str_hash) and reading it back in hash-table slot order, so the key order — and with it the commit
 // checksum — is GLib's; `variantDictEnd` reproduces that order. Pure: writing the bytes is the caller's.
 
-import { FormatError } from "../../core/errors.ts";
-import { sha256 } from "../../core/hash.ts";
+import { FormatError } from "../../base/errors.ts";
+import { sha256 } from "../../base/hash.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import { Variant } from "../gvariant.ts";
 import { COMPOSEFS_DIGEST_KEY, type Commit, encodeCommit, type MetadataEntries } from "./objects.ts";

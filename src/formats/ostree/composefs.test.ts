@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { extracted, OSTREE } from "../../../test/helpers/fixtures.ts";
-import { FormatError } from "../../core/errors.ts";
+import { C1, C2 } from "../../../test/helpers/golden.ts";
+import { FormatError } from "../../base/errors.ts";
 import { realFs } from "../../sys/fs.ts";
 import { inflateRaw } from "../../sys/zlib.ts";
 import { FsVerityHasher } from "../../verify/fsverity.ts";
@@ -21,8 +22,6 @@ import {
 import { COMPOSEFS_DIGEST_KEY, type Commit } from "./objects.ts";
 import { OstreeRepo } from "./repo.ts";
 
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const C3 = "5b56b34165ba6deece350f133f30ee2640ea5bf761830c6e6ef98eb11015198e";
 
 const fsverity = (b: Uint8Array) => new FsVerityHasher().update(b).digest();

@@ -6,7 +6,7 @@
 // fs-verity digests come from an injected function (the kernel's measurement or a userspace
 // computation); pure otherwise.
 
-import { FormatError, q } from "../../core/errors.ts";
+import { FormatError, q } from "../../base/errors.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import { addChild, type Inode, lookupChild, newInode, S_IFDIR, type Xattr } from "../composefs/tree.ts";
 import type { WriteOptions } from "../erofs/write.ts";

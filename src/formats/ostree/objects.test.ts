@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { extracted, OSTREE, ostreeExpected } from "../../../test/helpers/fixtures.ts";
-import { FormatError } from "../../core/errors.ts";
-import { sha256 } from "../../core/hash.ts";
+import { FormatError } from "../../base/errors.ts";
+import { sha256 } from "../../base/hash.ts";
 import { fromHex, toHex } from "../bytes.ts";
 import { Variant } from "../gvariant.ts";
 import {

@@ -4,8 +4,8 @@
 // uid/gid/mode, the commit timestamp and archive sizes big-endian inside little-endian GVariant
 // containers; the values here are the real numbers. Reading repositories is repo.ts's job.
 
-import { FormatError } from "../../core/errors.ts";
-import { createSha256 } from "../../core/hash.ts";
+import { FormatError } from "../../base/errors.ts";
+import { createSha256 } from "../../base/hash.ts";
 import { Reader, Writer } from "../bytes.ts";
 import {
   arrayLength,

@@ -1,16 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { extracted, ostreeExpected } from "../../../test/helpers/fixtures.ts";
-import { FormatError, IntegrityError, NotFoundError, UsageError } from "../../core/errors.ts";
-import type { FsRead } from "../../core/fs.ts";
-import { sha256 } from "../../core/hash.ts";
+import { C1, C2 } from "../../../test/helpers/golden.ts";
+import { FormatError, IntegrityError, NotFoundError, UsageError } from "../../base/errors.ts";
+import type { FsRead } from "../../base/fs.ts";
+import { sha256 } from "../../base/hash.ts";
 import { realFs } from "../../sys/fs.ts";
 import { inflateRaw } from "../../sys/zlib.ts";
 import { toHex } from "../bytes.ts";
 import { encodeFilemeta } from "./objects.ts";
 import { OstreeRepo, parseRepoMode } from "./repo.ts";
 
-const C1 = "2a633663545ae4334d786c81269af2c9248fbd4f682f62b251cab506961bb79a";
-const C2 = "59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f";
 const HELLO = "930fc25874c26c343a792858523e747af11db9709ee14af708b8ff3fd81f9fc6";
 const obj = (repo: string, c: string, ext: string) => `${repo}/objects/${c.slice(0, 2)}/${c.slice(2)}.${ext}`;
 

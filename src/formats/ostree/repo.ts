@@ -5,9 +5,9 @@
 // are capped before reading, and so is what a tree walk expands to (dirtrees can share subtrees, so a few
 // objects can name billions of paths). Pure: no node:*, raw-deflate decompression is injected.
 
-import { FormatError, IntegrityError, NotFoundError, q, UsageError } from "../../core/errors.ts";
-import type { FsRead, Stat } from "../../core/fs.ts";
-import { sha256 } from "../../core/hash.ts";
+import { FormatError, IntegrityError, NotFoundError, q, UsageError } from "../../base/errors.ts";
+import type { FsRead, Stat } from "../../base/fs.ts";
+import { sha256 } from "../../base/hash.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import {
   type Commit,

@@ -3,7 +3,7 @@
 // decoder of struct fsverity_digest refusing a size the buffer cannot hold.
 
 import { describe, expect, it } from "vitest";
-import { FormatError } from "../../core/errors.ts";
+import { FormatError } from "../../base/errors.ts";
 import { toHex } from "../../formats/bytes.ts";
 import {
   decodeFsverityDigest,

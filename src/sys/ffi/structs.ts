@@ -3,7 +3,7 @@
 // (no ffi-rs): the bytes are handed to ./libc.ts. Offsets, sizes and numbers are checked against the
 // machine's kernel headers by test/privileged/kernel-abi.test.ts (gcc) and pinned in structs.test.ts.
 
-import { FormatError } from "../../core/errors.ts";
+import { FormatError } from "../../base/errors.ts";
 
 // ---- ioctl request encoding: <asm-generic/ioctl.h>, used by both x86_64 and aarch64 ----
 const IOC_WRITE = 1;

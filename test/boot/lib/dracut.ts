@@ -18,8 +18,8 @@ import {
   type DracutKind,
   type DracutModuleSource,
 } from "../../../qemu/build-dracut-initramfs.ts";
-import { MARKER } from "../../vm/lib/init.ts";
-import { fetchKernel } from "../../vm/lib/kernel.ts";
+import { MARKER } from "../../../qemu/lib/init.ts";
+import { fetchKernel } from "../../../qemu/lib/kernel.ts";
 
 export type { DracutImage, DracutKind } from "../../../qemu/build-dracut-initramfs.ts";
 export { dracutAvailable } from "../../../qemu/build-dracut-initramfs.ts";

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { buildInitramfs, CACHE, type InitrdImage } from "../../../initrd/build.ts";
 import { sealrootInitrdSpec } from "../../../initrd/sealroot.ts";
 import { buildDracutInitramfs, type DracutKind } from "../../../qemu/build-dracut-initramfs.ts";
-import { fetchKernel } from "../../vm/lib/kernel.ts";
-import { bootVm, type VmResult } from "../../vm/lib/qemu.ts";
+import { fetchKernel } from "../../../qemu/lib/kernel.ts";
+import { bootVm, type VmResult } from "../../../qemu/lib/qemu.ts";
 import { refusalLines } from "./dracut.ts";
 import { build, type OsReport, parseOsReport, type TestOsManifest, variant } from "./test-os.ts";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildInitramfs, sharedLibs } from "../../../initrd/build.ts";
-import { parseMarkers, qemuArgv, sealrootEvents } from "./qemu.ts";
+import { parseMarkers, qemuArgv, sealrootEvents } from "../../../qemu/lib/qemu.ts";
 
 const work = mkdtempSync(join(tmpdir(), "sealroot-vm-lib-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO } from "../../../initrd/build.ts";
+import { REPO } from "../../initrd/build.ts";
 
 export interface Kernel {
   dir: string;

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { CACHE, pruneCacheDir, REPO } from "../../../initrd/build.ts";
+import { CACHE, pruneCacheDir, REPO } from "../../initrd/build.ts";
 
 const BUN = join(REPO, "node_modules/.bin/bun");
 
