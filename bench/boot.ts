@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildInitramfs, CACHE, type InitrdSpec, REPO } from "../initrd/build.ts";
+import { buildInitramfs, CACHE, type InitrdSpec, REPO, SEALROOT_BIN } from "../initrd/build.ts";
 import { ffiRsAddon, sealrootInitrdSpec } from "../initrd/sealroot.ts";
 import {
   buildDracutInitramfs,
@@ -31,7 +31,7 @@ import {
 } from "../test/boot/lib/test-os.ts";
 
 const BUN = join(REPO, "node_modules/.bin/bun");
-const BIN = process.env.SEALROOT_BIN ?? join(REPO, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const C_PREPARE_ROOT = "/usr/lib/ostree/ostree-prepare-root";
 const WORK = join(CACHE, "bench/boot");
 const M = "SEALROOT-VM:";

@@ -5,7 +5,8 @@
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { SEALROOT_BIN } from "../initrd/build.ts";
 import { patternFile } from "../test/helpers/pattern-file.ts";
 
 const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
@@ -17,7 +18,7 @@ function option(name: string, fallback: string): string {
 }
 
 const reps = Number(option("reps", "5"));
-const bin = resolve(option("bin", join(ROOT, "dist/sealroot")));
+const bin = resolve(option("bin", SEALROOT_BIN));
 const file = option("file", "");
 
 if (!existsSync(bin)) {

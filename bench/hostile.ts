@@ -20,6 +20,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
+import { SEALROOT_BIN } from "../initrd/build.ts";
 import { encode } from "../src/formats/gvariant.ts";
 import { decodeCommitmeta, ED25519_SIGNATURE_KEY, ed25519Signatures } from "../src/formats/ostree/objects.ts";
 import { extracted, OSTREE } from "../test/helpers/fixtures.ts";
@@ -42,7 +43,7 @@ function option(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : fallback;
 }
 const reps = Number(option("reps", "5"));
-const bin = resolve(option("bin", join(ROOT, "dist/sealroot")));
+const bin = resolve(option("bin", SEALROOT_BIN));
 /** A run still going after this many seconds is killed and reported as such (the unfixed binary hangs). */
 const timeout = Number(option("timeout", "60"));
 

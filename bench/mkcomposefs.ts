@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { SEALROOT_BIN } from "../initrd/build.ts";
 
 const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
 const COMPOSEFS = join(ROOT, "test/fixtures/composefs");
@@ -24,7 +25,7 @@ function option(name: string, fallback: string): string {
 }
 const reps = Number(option("reps", "5"));
 const entries = Number(option("entries", "100000"));
-const bin = resolve(option("bin", join(ROOT, "dist/sealroot")));
+const bin = resolve(option("bin", SEALROOT_BIN));
 
 if (!existsSync("/usr/bin/time")) {
   console.error("/usr/bin/time missing: apt-get install -y time (GNU time, for peak memory)");

@@ -8,10 +8,11 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { SEALROOT_BIN } from "../initrd/build.ts";
 import { extracted, OSTREE } from "../test/helpers/fixtures.ts";
 
 const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
-const BIN = join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const TIME = "/usr/bin/time";
 const TARGET = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const i = process.argv.indexOf("--reps");

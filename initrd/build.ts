@@ -28,6 +28,8 @@ import { fileURLToPath } from "node:url";
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const CACHE = process.env.SEALROOT_CACHE ?? join(REPO, ".cache");
+/** The sealroot binary every test, benchmark and image build uses: `npm run build`'s, or SEALROOT_BIN. */
+export const SEALROOT_BIN = process.env.SEALROOT_BIN ?? join(REPO, "dist/sealroot");
 const BUSYBOX = "/bin/busybox"; // Debian's busybox-static
 
 export interface InitrdFile {

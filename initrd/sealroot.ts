@@ -10,7 +10,14 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { buildInitramfs, type InitrdFile, type InitrdImage, type InitrdSpec, REPO } from "./build.ts";
+import {
+  buildInitramfs,
+  type InitrdFile,
+  type InitrdImage,
+  type InitrdSpec,
+  REPO,
+  SEALROOT_BIN,
+} from "./build.ts";
 
 /** ostree's default key path, read by `enabled = signed` without `keypath=`. */
 export const DEFAULT_KEY_DEST = "/etc/ostree/initramfs-root-binding.key";
@@ -68,10 +75,7 @@ export function sealrootInitrdSpec(o: SealrootInitrdOptions): InitrdSpec {
   files.push(...(o.files ?? []));
   const spec: InitrdSpec = {
     init: SEALROOT_INIT,
-    binaries: [
-      { src: o.bin ?? join(REPO, "dist/sealroot"), dest: "/usr/bin/sealroot" },
-      ...(o.binaries ?? []),
-    ],
+    binaries: [{ src: o.bin ?? SEALROOT_BIN, dest: "/usr/bin/sealroot" }, ...(o.binaries ?? [])],
     libsOf: [ffiRsAddon()],
     modules: o.modules,
     dirs: ["/sysroot"],

@@ -27,7 +27,7 @@ import {
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { CACHE, pruneCacheDir, REPO } from "../initrd/build.ts";
+import { CACHE, pruneCacheDir, REPO, SEALROOT_BIN } from "../initrd/build.ts";
 
 export type DracutKind = "systemd" | "nosystemd";
 
@@ -273,7 +273,7 @@ function pruneBasedirs(keepDir: string): void {
 export function buildDracutInitramfs(o: DracutInitramfsOptions): DracutImage {
   const meta = kernelMeta(o.kernelDir);
   const kver = meta.kernelRelease;
-  const bin = resolve(o.bin ?? join(REPO, "dist/sealroot"));
+  const bin = resolve(o.bin ?? SEALROOT_BIN);
   if (!existsSync(bin))
     throw new Error(`Cannot find the sealroot binary "${bin}": absent, expected npm run build`);
   const keys = (o.keys ?? []).map((k) => resolve(k));

@@ -27,7 +27,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { buildInitramfs, CACHE, REPO } from "../initrd/build.ts";
+import { buildInitramfs, CACHE, REPO, SEALROOT_BIN } from "../initrd/build.ts";
 import { decodeCommitmeta, ed25519Signatures } from "../src/formats/ostree/objects.ts";
 import { ffiRsAddon } from "./lib/bun.ts";
 import { makeExt4Disk } from "./lib/disk.ts";
@@ -135,7 +135,7 @@ export interface TestOsManifest {
   timings: Record<string, number>;
 }
 
-const BIN = process.env.SEALROOT_BIN ?? join(REPO, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const sha256 = (b: Uint8Array | string) => createHash("sha256").update(b).digest("hex");
 
 function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): string {

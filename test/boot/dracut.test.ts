@@ -13,10 +13,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CACHE } from "../../initrd/build.ts";
+import { CACHE, SEALROOT_BIN } from "../../initrd/build.ts";
 import { makeExt4Disk } from "../../qemu/lib/disk.ts";
 import { bootVm, qemuAvailable, sealrootEvents, type VmResult } from "../../qemu/lib/qemu.ts";
-import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
+import { extracted, OSTREE } from "../helpers/fixtures.ts";
 import { C2 } from "../helpers/golden.ts";
 import {
   type DracutImage,
@@ -28,7 +28,7 @@ import {
   refusalLines,
 } from "./lib/dracut.ts";
 
-const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const KINDS: DracutKind[] = ["systemd", "nosystemd"];
 const DEP0 = "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 const BASE_KARGS = `root=LABEL=root rw ${PROBE_KARGS}`;

@@ -14,10 +14,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
+import { SEALROOT_BIN } from "../../initrd/build.ts";
 import { qemuAvailable } from "../../qemu/lib/qemu.ts";
 import { parseMeasureLog, replayLog } from "../../src/core/measure.ts";
 import { toHex } from "../../src/formats/bytes.ts";
-import { ROOT } from "../helpers/fixtures.ts";
 import { dracutAvailable } from "./lib/dracut.ts";
 import {
   type BuiltImage,
@@ -36,7 +36,7 @@ import {
 } from "./lib/matrix.ts";
 import { build, type TestOsManifest, testOs } from "./lib/test-os.ts";
 
-const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const qemu = qemuAvailable();
 const dracut = dracutAvailable();
 const skip = qemu !== true ? qemu : existsSync(BIN) ? undefined : `${BIN} absent (npm run build)`;

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SEALROOT_BIN } from "../../initrd/build.ts";
 import { buildSealrootInitramfs } from "../../initrd/sealroot.ts";
 import { fetchKernel } from "../../qemu/lib/kernel.ts";
 import { bootVm, formatTimings, qemuAvailable, type VmResult } from "../../qemu/lib/qemu.ts";
@@ -28,7 +29,7 @@ import {
 } from "./lib/test-os.ts";
 
 const available = qemuAvailable();
-const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const haveOstree = spawnSync("ostree", ["--version"]).status === 0;
 
 function run(cmd: string, ...args: string[]) {

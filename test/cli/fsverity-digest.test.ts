@@ -6,10 +6,11 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { COMPOSEFS, OSTREE, ROOT } from "../helpers/fixtures.ts";
+import { SEALROOT_BIN } from "../../initrd/build.ts";
+import { COMPOSEFS, OSTREE } from "../helpers/fixtures.ts";
 import { patternFile } from "../helpers/pattern-file.ts";
 
-const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 const BLOCK = 4096;
 
 function run(cmd: string, args: string[]) {

@@ -5,9 +5,9 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "./fixtures.ts";
+import { SEALROOT_BIN } from "../../initrd/build.ts";
 
-export const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+export const BIN = SEALROOT_BIN;
 
 export interface RunResult {
   code: number;

@@ -5,12 +5,13 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { SEALROOT_BIN } from "../../initrd/build.ts";
 import { extracted, ROOT } from "../helpers/fixtures.ts";
 import { C2 } from "../helpers/golden.ts";
 import type { MountLine, Report, Spec } from "./run-prepare-root.ts";
 
 export const BUN = join(ROOT, "node_modules/.bin/bun");
-export const BIN = join(ROOT, "dist/sealroot");
+export const BIN = SEALROOT_BIN;
 export const COMMIT2 = C2;
 export const DEPLOY_C2 = `ostree/deploy/refos/deploy/${COMMIT2}.0`;
 /** The `ostree=` of boot entry ostree-2.conf (deployment 0, commit 2). */

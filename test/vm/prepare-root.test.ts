@@ -32,18 +32,18 @@ import {
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildInitramfs, CACHE } from "../../initrd/build.ts";
+import { buildInitramfs, CACHE, SEALROOT_BIN } from "../../initrd/build.ts";
 import { buildSealrootInitramfs, ffiRsAddon } from "../../initrd/sealroot.ts";
 import { makeExt4Disk } from "../../qemu/lib/disk.ts";
 import { initScript } from "../../qemu/lib/init.ts";
 import { fetchKernel, type Kernel } from "../../qemu/lib/kernel.ts";
 import { bootVm, formatTimings, qemuAvailable, sealrootEvents, type VmResult } from "../../qemu/lib/qemu.ts";
-import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
+import { extracted, OSTREE } from "../helpers/fixtures.ts";
 import { C1, C1_DIGEST, C2, C2_DIGEST } from "../helpers/golden.ts";
 
 const available = qemuAvailable();
 const KERNEL_RELEASE = () => fetchKernel().release;
-const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 
 const C1_IMAGE_DIGEST = "2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f";
 /** The kernel's digest of bad/deploy-c2.ostree.cfs.flipped (the reference boot measured the same). */

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildInitramfs } from "../../initrd/build.ts";
+import { buildInitramfs, SEALROOT_BIN } from "../../initrd/build.ts";
 import { ffiRsAddon } from "../../qemu/lib/bun.ts";
 import { makeExt4Disk } from "../../qemu/lib/disk.ts";
 import { initScript } from "../../qemu/lib/init.ts";
@@ -20,7 +20,7 @@ import { C2_DIGEST } from "../helpers/golden.ts";
 import type { Report } from "../privileged/run-mount.ts";
 
 const available = qemuAvailable();
-const BIN = process.env.SEALROOT_BIN ?? join(ROOT, "dist/sealroot");
+const BIN = SEALROOT_BIN;
 /** Objects of commit 2 and their fs-verity digests, from test/fixtures/ostree/cfs/c2.cfs.dump. */
 const OBJ = {
   small: [
