@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SEALROOT_BIN } from "../initrd/build.ts";
+import { loosePath } from "../src/formats/ostree/objects.ts";
 
 const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..");
 const COMPOSEFS = join(ROOT, "test/fixtures/composefs");
@@ -88,7 +89,7 @@ function generate(n: number): string {
         const mode = kind % 7 === 0 ? "100755" : "100644";
         const digest = hex(`content ${count}`);
         lines.push(
-          `${path} ${size} ${mode} 1 0 0 0 ${mtime} ${digest.slice(0, 2)}/${digest.slice(2)} - ${digest} ${label(count)}`,
+          `${path} ${size} ${mode} 1 0 0 0 ${mtime} ${loosePath(digest)} - ${digest} ${label(count)}`,
         );
       }
     }

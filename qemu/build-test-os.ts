@@ -28,7 +28,12 @@ import {
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { buildInitramfs, CACHE, REPO, SEALROOT_BIN } from "../initrd/build.ts";
-import { decodeCommitmeta, ed25519Signatures } from "../src/formats/ostree/objects.ts";
+import {
+  decodeCommitmeta,
+  ed25519Signatures,
+  type LooseObjectExt,
+  loosePath,
+} from "../src/formats/ostree/objects.ts";
 import { ffiRsAddon } from "./lib/bun.ts";
 import { makeExt4Disk } from "./lib/disk.ts";
 import { initScript } from "./lib/init.ts";
@@ -294,8 +299,7 @@ function deploymentsOf(sysroot: string, versions: Map<string, number>): Omit<Tes
   });
 }
 
-const objectPath = (commit: string, ext: string) =>
-  `ostree/repo/objects/${commit.slice(0, 2)}/${commit.slice(2)}.${ext}`;
+const objectPath = (commit: string, ext: LooseObjectExt) => `ostree/repo/objects/${loosePath(commit, ext)}`;
 
 /** The repo object a deployment file is a hard link of. */
 function objectOf(sysroot: string, file: string): string {

@@ -9,6 +9,7 @@ import { toHex, utf8 } from "../formats/bytes.ts";
 import { dumpfileLineOf, parseDumpfile } from "../formats/composefs/dumpfile.ts";
 import type { Inode } from "../formats/composefs/tree.ts";
 import { writeErofs } from "../formats/erofs/write.ts";
+import { loosePath } from "../formats/ostree/objects.ts";
 import {
   readSourceTree,
   readStdin,
@@ -230,8 +231,7 @@ export function parseMkcomposefsArgs(args: readonly string[]): MkcomposefsArgs |
 
 /** The digest-store object name of a file: `xx/yyyy…` from its fs-verity digest (digest_to_path). */
 export function objectPath(digest: Uint8Array): string {
-  const hex = toHex(digest);
-  return `${hex.slice(0, 2)}/${hex.slice(2)}`;
+  return loosePath(toHex(digest));
 }
 
 /**

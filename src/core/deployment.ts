@@ -5,7 +5,7 @@
 
 import { IntegrityError, NotFoundError, q, UsageError } from "../base/errors.ts";
 import { type FsRead, kindName } from "../base/fs.ts";
-import { type Commit, decodeCommit, validateCommit } from "../formats/ostree/objects.ts";
+import { type Commit, decodeCommit, loosePath, validateCommit } from "../formats/ostree/objects.ts";
 import type { OstreeRepo } from "../formats/ostree/repo.ts";
 
 /** Linux's MAXSYMLINKS: the kernel gives ELOOP after this many links in one lookup. */
@@ -189,7 +189,7 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
   const [, stateroot, commit, serial] = m as unknown as [string, string, string, string];
   const path = here();
   const repo = `${root}/ostree/repo`;
-  const obj = `${repo}/objects/${commit.slice(0, 2)}/${commit.slice(2)}`;
+
   return {
     sysroot: root || "/",
     target,
@@ -200,8 +200,8 @@ export function resolveDeployment(fs: FsRead, sysroot: string, target: string): 
     serial: Number.parseInt(serial, 10),
     links,
     repo,
-    commitObject: `${obj}.commit`,
-    commitmetaObject: `${obj}.commitmeta`,
+    commitObject: `${repo}/objects/${loosePath(commit, "commit")}`,
+    commitmetaObject: `${repo}/objects/${loosePath(commit, "commitmeta")}`,
     composefsImage: `${path}/.ostree.cfs`,
     varDir: `${root}/ostree/deploy/${stateroot}/var`,
     etcDir: `${path}/etc`,

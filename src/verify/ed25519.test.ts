@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { extracted, OSTREE, ostreeExpected } from "../../test/helpers/fixtures.ts";
 import { FormatError } from "../base/errors.ts";
 import { fromHex, toHex } from "../formats/bytes.ts";
+import { loosePath } from "../formats/ostree/objects.ts";
 import {
   checkSecretKey,
   generateKeyPair,
@@ -39,9 +40,7 @@ const otherName = (k: "primary" | "other") => (k === "primary" ? "other" : "prim
 
 function commitBytes(checksum: string): Uint8Array {
   const repo = extracted("ostree/repo-bare-user.tar");
-  return new Uint8Array(
-    readFileSync(join(repo, "objects", checksum.slice(0, 2), `${checksum.slice(2)}.commit`)),
-  );
+  return new Uint8Array(readFileSync(join(repo, "objects", loosePath(checksum, "commit"))));
 }
 
 describe("keys from the ostree fixtures", () => {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { loosePath } from "../../src/formats/ostree/objects.ts";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE, ostreeExpected } from "../helpers/fixtures.ts";
 import { C1, C2, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
@@ -91,7 +92,7 @@ describe("sealroot verify-commit", () => {
 
   it("refuses a commit object whose bytes do not hash to its name", () => {
     const repo = copyOf(repos["bare-user"]());
-    const path = join(repo, "objects", C2.slice(0, 2), `${C2.slice(2)}.commit`);
+    const path = join(repo, "objects", loosePath(C2, "commit"));
     const bytes = readFileSync(path);
     bytes[100] = (bytes[100] ?? 0) ^ 1;
     rmSync(path);
@@ -124,7 +125,7 @@ describe("sealroot verify-commit", () => {
 describe("sealroot sign", () => {
   it("signing commit 2 with the primary key into an empty .commitmeta reproduces the conformance bytes", () => {
     const repo = copyOf(extracted("ostree/repo-bare-user.tar"));
-    const meta = join(repo, "objects", C2.slice(0, 2), `${C2.slice(2)}.commitmeta`);
+    const meta = join(repo, "objects", loosePath(C2, "commitmeta"));
     rmSync(meta);
     const r = sealroot("sign", "--repo", repo, "--commit", C2, "--secret-key", key("ed25519.secret"));
     expect(r.code).toBe(0);

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LooseObjectExt, loosePath } from "../../src/formats/ostree/objects.ts";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
 import { C1, C1_DIGEST, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
@@ -25,8 +26,7 @@ const REF = "refos/x86_64/stable";
 const SECRET = join(OSTREE, "keys/ed25519.secret");
 const PUB = join(OSTREE, "keys/ed25519.pub");
 
-const obj = (repo: string, c: string, ext: string) =>
-  join(repo, "objects", c.slice(0, 2), `${c.slice(2)}.${ext}`);
+const obj = (repo: string, c: string, ext: LooseObjectExt) => join(repo, "objects", loosePath(c, ext));
 const fixtureRepo = () => extracted("ostree/repo-bare-user.tar");
 
 /** Debian's `ostree` CLI; throws with its stderr on failure. */

@@ -3,6 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { loosePath } from "../../src/formats/ostree/objects.ts";
 import { copyOf, sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
 import { C1, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../helpers/golden.ts";
@@ -13,7 +14,7 @@ const D1 = "ostree=/ostree/boot.0/refos/b0d948d23ff829a8ccc9b2f90d9b055a40896951
 const KEYS = join(OSTREE, "keys");
 const deployDir = (sysroot: string, c: string) => join(sysroot, "ostree/deploy/refos/deploy", `${c}.0`);
 const commitmeta = (sysroot: string, c: string) =>
-  join(sysroot, "ostree/repo/objects", c.slice(0, 2), `${c.slice(2)}.commitmeta`);
+  join(sysroot, "ostree/repo/objects", loosePath(c, "commitmeta"));
 
 /** An initramfs-like root holding prepare-root.conf and the binding key. */
 function initramfsRoot(conf: string, key = "ed25519.pub"): string {
@@ -208,7 +209,7 @@ describe("sealroot verify refuses", () => {
   it("a commit object whose bytes do not hash to the deployment's id", () => {
     const sys = copyOf(sysroot);
     // commit 1's bytes under commit 2's name: validly signed, but not the deployed commit
-    const obj = (c: string) => join(sys, "ostree/repo/objects", c.slice(0, 2), `${c.slice(2)}.commit`);
+    const obj = (c: string) => join(sys, "ostree/repo/objects", loosePath(c, "commit"));
     copyFileSync(obj(C1), obj(C2));
     const r = verify(sys, D0, signedRoot);
     expect(r.code).toBe(1);

@@ -14,6 +14,8 @@ import {
   encodeCommit,
   encodeDirmeta,
   encodeDirtree,
+  type LooseObjectExt,
+  loosePath,
   S_IFDIR,
   S_IFREG,
 } from "../../src/formats/ostree/objects.ts";
@@ -127,9 +129,9 @@ export function junkSignaturesCommitmeta(n: number): Uint8Array {
   return encode("a{sv}", [[ED25519_SIGNATURE_KEY, new Variant("aay", sigs)]]);
 }
 
-const obj = (repo: string, hex: string, ext: string) => {
+const obj = (repo: string, hex: string, ext: LooseObjectExt) => {
   mkdirSync(join(repo, "objects", hex.slice(0, 2)), { recursive: true });
-  return join(repo, "objects", hex.slice(0, 2), `${hex.slice(2)}.${ext}`);
+  return join(repo, "objects", loosePath(hex, ext));
 };
 
 /** A fresh bare-user-only repository to write hand-made objects into (every object valid and named by its hash). */

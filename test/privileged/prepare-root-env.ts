@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SEALROOT_BIN } from "../../initrd/build.ts";
+import { loosePath } from "../../src/formats/ostree/objects.ts";
 import { extracted, ROOT } from "../helpers/fixtures.ts";
 import { C2 } from "../helpers/golden.ts";
 import type { MountLine, Report, Spec } from "./run-prepare-root.ts";
@@ -18,7 +19,7 @@ export const DEPLOY_C2 = `ostree/deploy/refos/deploy/${COMMIT2}.0`;
 export const TARGET =
   "/ostree/boot.0/refos/e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82/0";
 export const BASE_CMDLINE = `root=LABEL=root rw ostree=${TARGET}`;
-export const COMMITMETA_C2 = `ostree/repo/objects/${COMMIT2.slice(0, 2)}/${COMMIT2.slice(2)}.commitmeta`;
+export const COMMITMETA_C2 = `ostree/repo/objects/${loosePath(COMMIT2, "commitmeta")}`;
 
 export function unavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "not root";

@@ -20,6 +20,8 @@ import {
   decodeCommitmeta,
   ED25519_SIGNATURE_KEY,
   ed25519Signatures,
+  type LooseObjectExt,
+  loosePath,
 } from "../../src/formats/ostree/objects.ts";
 import { OstreeRepo } from "../../src/formats/ostree/repo.ts";
 import { realFs } from "../../src/sys/fs.ts";
@@ -173,7 +175,7 @@ describe("the boot decision on a sysroot whose .commit is hostile", () => {
     const sysroot = copyOf(golden);
     const id = toHex(sha256(bytes));
     const objects = join(sysroot, "ostree/repo/objects");
-    const obj = (c: string, ext: string) => join(objects, c.slice(0, 2), `${c.slice(2)}.${ext}`);
+    const obj = (c: string, ext: LooseObjectExt) => join(objects, loosePath(c, ext));
     mkdirSync(join(objects, id.slice(0, 2)), { recursive: true });
     writeFileSync(obj(id, "commit"), bytes);
     copyFileSync(obj(C2, "commitmeta"), obj(id, "commitmeta"));
@@ -206,7 +208,7 @@ describe("the boot decision on a sysroot whose .commit is hostile", () => {
     expect(r.value).toMatchObject({
       verdict: "refuse",
       stage: "commit",
-      reason: `Cannot read commit "${sysroot}/ostree/repo/objects/${id.slice(0, 2)}/${id.slice(2)}.commit": ${MAX_BOOT_COMMIT_SIZE + 1} bytes, expected at most ${MAX_BOOT_COMMIT_SIZE}`,
+      reason: `Cannot read commit "${sysroot}/ostree/repo/objects/${loosePath(id, "commit")}": ${MAX_BOOT_COMMIT_SIZE + 1} bytes, expected at most ${MAX_BOOT_COMMIT_SIZE}`,
     });
     expect(r.s).toBeLessThan(5);
   });

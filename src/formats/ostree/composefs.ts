@@ -10,7 +10,7 @@ import { FormatError, q } from "../../base/errors.ts";
 import { toHex, utf8 } from "../bytes.ts";
 import { addChild, type Inode, lookupChild, newInode, S_IFDIR, type Xattr } from "../composefs/tree.ts";
 import type { WriteOptions } from "../erofs/write.ts";
-import type { Xattr as OstreeXattr } from "./objects.ts";
+import { loosePath, type Xattr as OstreeXattr } from "./objects.ts";
 import { ContentBudget, type ContentObject, type OstreeRepo, refuseLargeTree } from "./repo.ts";
 
 /** `ostree_composefs_target_write`: `options.version = 0; options.max_version = 1`. */
@@ -42,7 +42,7 @@ export type ComposefsRepo = Pick<
 
 /** `_ostree_loose_path(…, OSTREE_OBJECT_TYPE_FILE, OSTREE_REPO_MODE_BARE)`: the payload, relative to objects/. */
 export function objectPayload(checksum: string): string {
-  return `${checksum.slice(0, 2)}/${checksum.slice(2)}.file`;
+  return loosePath(checksum, "file");
 }
 
 /** ostree xattr names are C strings stored with their NUL; lcfs_node_set_xattr reads up to the first NUL. */

@@ -23,7 +23,9 @@ import {
   encodeDirmeta,
   encodeDirtree,
   encodeFileHeader,
+  type LooseObjectExt,
   lenPrefixed,
+  loosePath,
   splitLenPrefixed,
   validateDirmeta,
   validateDirtree,
@@ -48,7 +50,7 @@ const exp = ostreeExpected() as {
 const C1 = exp.commits[0]!;
 const C2 = exp.commits[1]!;
 
-const objectsOf = (repo: string, ext: string) => {
+const objectsOf = (repo: string, ext: LooseObjectExt) => {
   const dir = join(repo, "objects");
   const out: Array<{ checksum: string; bytes: Uint8Array }> = [];
   for (const xx of readdirSync(dir).sort()) {
@@ -62,13 +64,12 @@ const objectsOf = (repo: string, ext: string) => {
   }
   return out;
 };
-const objPath = (repo: string, c: string, ext: string) =>
-  join(repo, "objects", c.slice(0, 2), `${c.slice(2)}.${ext}`);
+const objPath = (repo: string, c: string, ext: LooseObjectExt) => join(repo, "objects", loosePath(c, ext));
 const read = (p: string) => new Uint8Array(readFileSync(p));
 
 describe("ostree metadata objects re-encode to identical bytes", () => {
   const repos = ["ostree/repo-bare-user.tar", "ostree/repo-archive-z2.tar"];
-  const table: Array<[string, string, (b: Uint8Array) => Uint8Array]> = [
+  const table: Array<[string, LooseObjectExt, (b: Uint8Array) => Uint8Array]> = [
     ["commit", "commit", (b) => encodeCommit(decodeCommit(b))],
     ["dirtree", "dirtree", (b) => encodeDirtree(decodeDirtree(b))],
     ["dirmeta", "dirmeta", (b) => encodeDirmeta(decodeDirmeta(b))],
@@ -179,6 +180,27 @@ describe("dirmeta and dirtree", () => {
     );
     expect(() => validateDirmeta({ uid: 0, gid: 0, mode: 0o40755, xattrs: [x("a"), x("a")] }, "d")).toThrow(
       /sorted and unique/,
+    );
+  });
+});
+
+describe("loosePath(): where a loose object lives under objects/", () => {
+  const c = "930fc25874c26c343a792858523e747af11db9709ee14af708b8ff3fd81f9fc6";
+  it.each([
+    ["file", `93/${c.slice(2)}.file`],
+    ["commitmeta", `93/${c.slice(2)}.commitmeta`],
+    [undefined, `93/${c.slice(2)}`],
+  ] as const)("%s", (ext, path) => {
+    expect(loosePath(c, ext)).toBe(path);
+  });
+
+  it.each([
+    ["upper case", c.toUpperCase()],
+    ["63 digits", c.slice(1)],
+    ["a path", `../${c.slice(3)}`],
+  ])("refuses a checksum in %s with FormatError", (_w, bad) => {
+    expect(() => loosePath(bad, "commit")).toThrow(
+      new FormatError(`Cannot name an object: "${bad}", expected 64 lowercase hex digits`, { checksum: bad }),
     );
   });
 });

@@ -4,7 +4,7 @@
 // uid/gid/mode, the commit timestamp and archive sizes big-endian inside little-endian GVariant
 // containers; the values here are the real numbers. Reading repositories is repo.ts's job.
 
-import { FormatError } from "../../base/errors.ts";
+import { FormatError, q } from "../../base/errors.ts";
 import { createSha256 } from "../../base/hash.ts";
 import { Reader, Writer } from "../bytes.ts";
 import {
@@ -356,6 +356,23 @@ export function contentChecksum(meta: ContentMeta, content: Uint8Array | undefin
 
 const HEX64 = /^[0-9a-f]{64}$/;
 export const isChecksum = (s: string): boolean => HEX64.test(s);
+
+/** The extension of a loose object's file (`ostree_loose_path`); `filez` is an archive repo's content. */
+export type LooseObjectExt = "commit" | "commitmeta" | "dirtree" | "dirmeta" | "file" | "filez";
+
+/**
+ * Where a loose object lives relative to the repository's `objects/` (`_ostree_loose_path`):
+ * `<2 hex>/<62 hex>.<ext>`. Without `ext`, the same split names a file of composefs's digest store
+ * (libcomposefs `digest_to_path`). `checksum` must be 64 lowercase hex digits (FormatError otherwise).
+ */
+export function loosePath(checksum: string, ext?: LooseObjectExt): string {
+  if (!isChecksum(checksum)) {
+    throw new FormatError(`Cannot name an object: ${q(checksum)}, expected 64 lowercase hex digits`, {
+      checksum,
+    });
+  }
+  return `${checksum.slice(0, 2)}/${checksum.slice(2)}${ext === undefined ? "" : `.${ext}`}`;
+}
 
 function csum(b: Uint8Array, what: string, where: string): void {
   if (b.length !== 32) {

@@ -7,11 +7,11 @@ import { sha256 } from "../../base/hash.ts";
 import { realFs } from "../../sys/fs.ts";
 import { inflateRaw } from "../../sys/zlib.ts";
 import { toHex } from "../bytes.ts";
-import { encodeFilemeta } from "./objects.ts";
+import { encodeFilemeta, type LooseObjectExt, loosePath } from "./objects.ts";
 import { OstreeRepo, parseRepoMode } from "./repo.ts";
 
 const HELLO = "930fc25874c26c343a792858523e747af11db9709ee14af708b8ff3fd81f9fc6";
-const obj = (repo: string, c: string, ext: string) => `${repo}/objects/${c.slice(0, 2)}/${c.slice(2)}.${ext}`;
+const obj = (repo: string, c: string, ext: LooseObjectExt) => `${repo}/objects/${loosePath(c, ext)}`;
 
 /** The real file system with some files replaced (bytes), removed (null), or xattrs replaced. */
 function overlay(

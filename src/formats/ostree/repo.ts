@@ -24,6 +24,7 @@ import {
   dirtreeEntryCount,
   type FileMeta,
   isChecksum,
+  loosePath,
   type MetadataEntries,
   S_IFLNK,
   S_IFMT,
@@ -228,7 +229,7 @@ export class OstreeRepo {
       );
     }
     const ext = kind === "file" ? (this.mode === "archive" ? "filez" : "file") : kind;
-    return `${this.path}/objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
+    return `${this.path}/objects/${loosePath(checksum, ext)}`;
   }
 
   // --- refs ---------------------------------------------------------------------------------------------
