@@ -28,12 +28,14 @@ import {
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { buildInitramfs, CACHE, REPO, SEALROOT_BIN } from "../initrd/build.ts";
+import { listBootEntries } from "../src/core/boot-entries.ts";
 import {
   decodeCommitmeta,
   ed25519Signatures,
   type LooseObjectExt,
   loosePath,
 } from "../src/formats/ostree/objects.ts";
+import { realFs } from "../src/sys/fs.ts";
 import { ffiRsAddon } from "./lib/bun.ts";
 import { makeExt4Disk } from "./lib/disk.ts";
 import { initScript } from "./lib/init.ts";
@@ -274,28 +276,12 @@ rm -rf "$TREE"; mkdir "$TREE"; cp -a "$MNT/." "$TREE/"`;
   return out;
 }
 
-interface BootEntryInfo {
-  version: string;
-  ostree: string;
-}
-function bootEntries(sysroot: string): BootEntryInfo[] {
-  const dir = join(sysroot, "boot/loader/entries");
-  const out: BootEntryInfo[] = [];
-  for (const name of readdirSync(dir)) {
-    const text = readFileSync(join(dir, name), "utf8");
-    const version = /^version[ \t]+(\S+)/m.exec(text)?.[1] ?? "0";
-    const ostree = /(?:^options|[ \t])ostree=(\S+)/m.exec(text)?.[1];
-    if (ostree) out.push({ version, ostree });
-  }
-  return out.sort((a, b) => Number(b.version) - Number(a.version));
-}
-
 /** Deployments of a host sysroot tree, in `ostree admin status` order. */
 function deploymentsOf(sysroot: string, versions: Map<string, number>): Omit<TestOsDeployment, "image">[] {
-  return bootEntries(sysroot).map((e, index) => {
-    const path = relative(sysroot, realpathSync(join(sysroot, e.ostree)));
+  return listBootEntries(realFs, sysroot).map((e, index) => {
+    const path = relative(sysroot, realpathSync(join(sysroot, e.target)));
     const commit = /([0-9a-f]{64})\.\d+$/.exec(path)?.[1] ?? "";
-    return { index, commit, version: versions.get(commit) ?? 0, ostree: e.ostree, path };
+    return { index, commit, version: versions.get(commit) ?? 0, ostree: e.target, path };
   });
 }
 

@@ -6,10 +6,9 @@
 
 import { IntegrityError, NotFoundError, q, SysError, UsageError } from "../base/errors.ts";
 import type { FsRead } from "../base/fs.ts";
-import { parseCmdline } from "../core/cmdline.ts";
+import { listBootEntries } from "../core/boot-entries.ts";
 import { type Deployment, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
-import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
-import { toHex, utf8 } from "../formats/bytes.ts";
+import { toHex } from "../formats/bytes.ts";
 import { COMPOSEFS_DIGEST_KEY } from "../formats/ostree/objects.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realpath } from "../sys/fs.ts";
@@ -21,51 +20,6 @@ import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
 import { buildComposefsImage, checkImageDigest } from "./composefs-image.ts";
 import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
-
-export interface BootEntry {
-  /** Absolute path of the `.conf` file. */
-  file: string;
-  version: string | undefined;
-  /** The `ostree=` boot symlink of its `options` line. */
-  target: string;
-}
-
-/** strverscmp() for the decimal versions ostree writes; other strings fall back to code-point order. */
-function compareVersions(a: string, b: string): number {
-  if (/^\d+$/.test(a) && /^\d+$/.test(b)) {
-    const x = BigInt(a);
-    const y = BigInt(b);
-    return x < y ? -1 : x > y ? 1 : 0;
-  }
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/**
- * The ostree boot entries of `<sysroot>/boot/loader/entries` in ostree's deployment order
- * (compare_boot_loader_configs: `version` descending, entries without a version last). Entries without an
- * `ostree=` argument are not ostree's and are skipped, as ostree skips them.
- */
-export function listBootEntries(fs: FsRead, sysroot: string): BootEntry[] {
-  const dir = `${sysroot}/boot/loader/entries`;
-  if (fs.lstatIfExists(dir) === undefined) return [];
-  const out: BootEntry[] = [];
-  for (const name of fs.readdir(dir).sort()) {
-    if (!name.startsWith("ostree-") || !name.endsWith(".conf")) continue;
-    const file = `${dir}/${name}`;
-    const fields = new Map<string, string>();
-    for (const line of utf8.decode(fs.readFile(file, MAX_KEYFILE_BYTES, "boot entry")).split("\n")) {
-      const m = line.match(/^([^\s#]\S*)[ \t]+(.*)$/);
-      if (m?.[1] && m[2] !== undefined && !fields.has(m[1])) fields.set(m[1], m[2].trim());
-    }
-    const target = parseCmdline(fields.get("options") ?? "").target;
-    if (!target) continue;
-    out.push({ file, version: fields.get("version"), target: target.path });
-  }
-  return out.sort((a, b) => {
-    if (a.version !== undefined && b.version !== undefined) return -compareVersions(a.version, b.version);
-    return a.version !== undefined ? -1 : b.version !== undefined ? 1 : 0;
-  });
-}
 
 /** Deployment `index` in `ostree admin status` order, resolved inside the sysroot. */
 export function chooseDeployment(fs: FsRead, sysroot: string, index: number): Deployment {

@@ -5,6 +5,7 @@
 
 import { q, SealrootError, UsageError } from "../base/errors.ts";
 import { type FsRead, overCap } from "../base/fs.ts";
+import { listBootEntries } from "../core/boot-entries.ts";
 import { parseCmdline } from "../core/cmdline.ts";
 import { commitAnchors, commitFile } from "../core/commit-tree.ts";
 import {
@@ -24,6 +25,7 @@ import {
 } from "../core/decision.ts";
 import { decodeDeploymentCommit, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
 import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
+import { BOOT_ENTRIES_DIR } from "../formats/boot-entry.ts";
 import { MAX_IMAGE_BYTES } from "../formats/erofs/read.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realpath } from "../sys/fs.ts";
@@ -31,26 +33,15 @@ import { inflateRaw } from "../sys/zlib.ts";
 import { type CommandModule, readArgFile } from "./context.ts";
 import { fsverityDigestOfFile } from "./fsverity-digest.ts";
 
-/** The `options` line of the boot entry with the highest `version` (the bootloader's default). */
+/** The `options` line of the boot loader's default entry: the first in ostree's deployment order. */
 export function defaultEntryCmdline(fs: FsRead, sysroot: string): { cmdline: string; entry: string } {
-  const dir = `${sysroot}/boot/loader/entries`;
-  const names = fs.lstatIfExists(dir) ? fs.readdir(dir).filter((n) => n.endsWith(".conf")) : [];
-  let best: { version: number; cmdline: string; entry: string } | undefined;
-  for (const name of names) {
-    const text = new TextDecoder().decode(fs.readFile(`${dir}/${name}`, MAX_KEYFILE_BYTES, "boot entry"));
-    const field = (k: string) => text.match(new RegExp(`^${k}[ \\t]+(.*)$`, "m"))?.[1]?.trim();
-    const options = field("options");
-    const version = Number(field("version") ?? "0");
-    if (options !== undefined && (!best || version > best.version)) {
-      best = { version, cmdline: options, entry: `${dir}/${name}` };
-    }
-  }
-  if (!best) {
+  const first = listBootEntries(fs, sysroot)[0];
+  if (!first) {
     throw new UsageError(
-      `Cannot find a boot entry in ${q(dir)}: none with an options line, expected --cmdline`,
+      `Cannot find a boot entry in ${q(`${sysroot}/${BOOT_ENTRIES_DIR}`)}: none with an ostree= argument, expected --cmdline`,
     );
   }
-  return best;
+  return { cmdline: first.options, entry: first.file };
 }
 
 /**

@@ -139,6 +139,11 @@ function findTarget(tokens: readonly string[]): BootTarget | undefined {
   return first ? { path: asciiStrip(first.value), token: first.token, android: false } : undefined;
 }
 
+/** The boot target of a kernel command line alone (its other arguments are not checked), as parseCmdline finds it. */
+export function cmdlineTarget(text: string): BootTarget | undefined {
+  return findTarget(splitCmdline(text));
+}
+
 /** Parses a kernel command line into the boot target and the composefs arguments. */
 export function parseCmdline(text: string): BootCmdline {
   const tokens = splitCmdline(text);

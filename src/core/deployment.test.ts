@@ -16,6 +16,7 @@ import { C1, C2 } from "../../test/helpers/golden.ts";
 import { IntegrityError, NotFoundError } from "../base/errors.ts";
 import type { FileKind, FsRead, Stat } from "../base/fs.ts";
 import { sha256 } from "../base/hash.ts";
+import { BOOT_ENTRIES_DIR, parseBootEntry } from "../formats/boot-entry.ts";
 import { toHex } from "../formats/bytes.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realFs } from "../sys/fs.ts";
@@ -28,10 +29,10 @@ const BOOT2 = "e989f10c8387addbc8e73ca5ecd7a67c31eada810d013ff58001a1b72a3f3a82"
 
 describe("resolveDeployment() on the conformance sysroot", () => {
   const sysroot = extracted("ostree/sysroot.tar");
-  const entries = join(sysroot, "boot/loader/entries");
+  const entries = join(sysroot, BOOT_ENTRIES_DIR);
   const targets = Object.fromEntries(
     readdirSync(entries).map((f) => {
-      const options = /^options (.*)$/m.exec(readFileSync(join(entries, f), "utf8"))?.[1] ?? "";
+      const options = parseBootEntry(readFileSync(join(entries, f), "utf8")).get("options") ?? "";
       return [f, parseCmdline(options).target?.path];
     }),
   );

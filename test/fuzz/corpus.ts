@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FormatError } from "../../src/base/errors.ts";
+import { BOOT_ENTRIES_DIR, parseBootEntry } from "../../src/formats/boot-entry.ts";
 import {
   decodeDirmeta,
   encodeFilemeta,
@@ -93,15 +94,10 @@ export function filemetas(): Uint8Array[] {
 const D = "0".repeat(63);
 /** Kernel command lines: the fixture boot entries and logs, and the examples of the cmdline/policy tests. */
 export function cmdlines(): Uint8Array[] {
-  const entries = join(extracted("ostree/sysroot.tar"), "boot/loader/entries");
+  const entries = join(extracted("ostree/sysroot.tar"), BOOT_ENTRIES_DIR);
   const fromEntries = readdirSync(entries)
     .sort()
-    .flatMap((f) =>
-      readFileSync(join(entries, f), "utf8")
-        .split("\n")
-        .filter((l) => l.startsWith("options "))
-        .map((l) => l.slice("options ".length)),
-    );
+    .flatMap((f) => parseBootEntry(readFileSync(join(entries, f), "utf8")).get("options") ?? []);
   const fromLogs = readdirSync(join(OSTREE, "logs"))
     .sort()
     .flatMap((f) => [
