@@ -14,11 +14,11 @@ import {
   rootAnchors,
   type Stage,
 } from "../core/decision.ts";
-import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { formatMeasureRecord } from "../core/measure.ts";
 import { type BootPlan, type PlanFacts, planBoot, type Step } from "../core/plan.ts";
 import { encodeOstreeBooted } from "../core/records.ts";
 import { toHex } from "../formats/bytes.ts";
+import { MAX_KEYFILE_BYTES } from "../formats/keyfile.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import {
   AT_FDCWD,

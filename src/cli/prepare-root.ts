@@ -6,8 +6,8 @@
 import { type PrepareRootResult, prepareRoot } from "../boot/prepare-root.ts";
 import { MAX_CMDLINE_BYTES } from "../core/cmdline.ts";
 import { parsePrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
-import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
+import { MAX_KEYFILE_BYTES } from "../formats/keyfile.ts";
 import { realFs, realpath } from "../sys/fs.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { realSys, realSysWithTpm } from "../sys/real.ts";

@@ -24,9 +24,9 @@ import {
   rootAnchors,
 } from "../core/decision.ts";
 import { decodeDeploymentCommit, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
-import { MAX_KEYFILE_BYTES } from "../core/keyfile.ts";
 import { BOOT_ENTRIES_DIR } from "../formats/boot-entry.ts";
 import { MAX_IMAGE_BYTES } from "../formats/erofs/read.ts";
+import { MAX_KEYFILE_BYTES } from "../formats/keyfile.ts";
 import { OstreeRepo } from "../formats/ostree/repo.ts";
 import { realpath } from "../sys/fs.ts";
 import { inflateRaw } from "../sys/zlib.ts";

@@ -6,8 +6,8 @@
 import type { FsRead } from "../base/fs.ts";
 import { BOOT_ENTRIES_DIR, isOstreeBootEntryName, parseBootEntry } from "../formats/boot-entry.ts";
 import { utf8 } from "../formats/bytes.ts";
+import { MAX_KEYFILE_BYTES } from "../formats/keyfile.ts";
 import { cmdlineTarget } from "./cmdline.ts";
-import { MAX_KEYFILE_BYTES } from "./keyfile.ts";
 import { compareOstreeVersions } from "./version.ts";
 
 export interface BootEntry {

@@ -4,8 +4,8 @@
 // text in, typed arguments out; invalid values are UsageError. Combining them is policy.ts's job.
 
 import { FormatError, q, UsageError } from "../base/errors.ts";
+import { asciiStrip } from "../formats/keyfile.ts";
 import { parseMinTimestamp, type RollbackFloor, raiseFloor } from "./floor.ts";
-import { asciiStrip } from "./keyfile.ts";
 
 function asUsage<T>(f: () => T): T {
   try {

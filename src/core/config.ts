@@ -5,9 +5,9 @@
 
 import { FormatError, q, UsageError } from "../base/errors.ts";
 import type { FsRead } from "../base/fs.ts";
+import { asciiStrip, type KeyFile, MAX_KEYFILE_BYTES, parseKeyFile } from "../formats/keyfile.ts";
 import { PCR_COUNT } from "../formats/tpm2.ts";
 import { parseMinTimestamp, type RollbackFloor } from "./floor.ts";
-import { asciiStrip, type KeyFile, MAX_KEYFILE_BYTES, parseKeyFile } from "./keyfile.ts";
 import { DEFAULT_MEASURE_PCR } from "./measure.ts";
 
 export const USR_CONFIG_PATH = "/usr/lib/ostree/prepare-root.conf";

@@ -14,11 +14,11 @@ import {
   parseLegacyRepoReadonly,
   parsePrepareRootConfig,
 } from "../../src/core/config.ts";
-import { parseKeyFile } from "../../src/core/keyfile.ts";
 import { resolvePolicy } from "../../src/core/policy.ts";
 import { dumpTree } from "../../src/formats/composefs/dump-print.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";
+import { parseKeyFile } from "../../src/formats/keyfile.ts";
 import {
   COMMIT_TYPE,
   COMMITMETA_TYPE,

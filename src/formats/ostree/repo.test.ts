@@ -49,15 +49,21 @@ describe("parseRepoMode()", () => {
     ["[core]\nmode=bare-user-only\n", "bare-user-only"],
     ["[core]\nmode=archive-z2\n", "archive"],
     ['# c\n[core]\nmode=archive\n[remote "x"]\nmode=bare\n', "archive"],
+    ["[core]\nmode=bare\n[core]\nmode=archive\n", "archive"],
+    ["  [core]  \r\n  mode  =  bare-user  \r\n", "bare-user"],
   ])("reads %j as %s", (text, mode) => {
     expect(parseRepoMode(text, "config")).toBe(mode);
   });
-  it.each(["[core]\nrepo_version=1\n", "[core]\nmode=bare-split-xattrs\n", "[other]\nmode=bare\n"])(
-    "refuses %j with FormatError",
-    (text) => {
-      expect(() => parseRepoMode(text, "config")).toThrow(FormatError);
-    },
-  );
+  it.each([
+    "[core]\nrepo_version=1\n",
+    "[core]\nmode=bare-split-xattrs\n",
+    "[other]\nmode=bare\n",
+    "mode=bare\n[core]\nmode=bare\n",
+    "[core]\nmode bare\n",
+    "[core]\nmode=bare\\q\n",
+  ])("refuses %j with FormatError", (text) => {
+    expect(() => parseRepoMode(text, "config")).toThrow(FormatError);
+  });
 });
 
 describe("OstreeRepo refs", () => {

@@ -9,6 +9,7 @@ import { FormatError, IntegrityError, NotFoundError, q, UsageError } from "../..
 import type { FsRead, Stat } from "../../base/fs.ts";
 import { sha256 } from "../../base/hash.ts";
 import { toHex, utf8 } from "../bytes.ts";
+import { asciiStrip, parseKeyFile } from "../keyfile.ts";
 import {
   type Commit,
   canonicalXattrs,
@@ -129,20 +130,13 @@ export interface TreeEntry {
   xattrs: Xattr[];
 }
 
-/** Parses the `[core] mode=` of a repository `config` (GKeyFile). */
-export function parseRepoMode(config: string, path: string): RepoMode {
-  let group = "";
-  let mode: string | undefined;
-  for (const raw of config.split("\n")) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    if (line.startsWith("[") && line.endsWith("]")) {
-      group = line.slice(1, -1);
-      continue;
-    }
-    const eq = line.indexOf("=");
-    if (group === "core" && eq > 0 && line.slice(0, eq).trim() === "mode") mode = line.slice(eq + 1).trim();
-  }
+/**
+ * The `[core] mode` of a repository `config`, read as ostree reads it (a GKeyFile: formats/keyfile.ts,
+ * so a line GLib refuses is a FormatError here too), surrounding whitespace ignored.
+ */
+export function parseRepoMode(config: Uint8Array | string, path: string): RepoMode {
+  const raw = parseKeyFile(config, path).getString("core", "mode");
+  const mode = raw === undefined ? undefined : asciiStrip(raw);
   switch (mode) {
     case "bare":
     case "bare-user":
@@ -213,13 +207,7 @@ export class OstreeRepo {
         `Cannot open repository ${q(path)}: no ${q(configPath)}, expected an ostree repository`,
         { path },
       );
-    return new OstreeRepo(
-      fs,
-      path,
-      parseRepoMode(utf8.decode(config), configPath),
-      opts.inflateRaw,
-      opts.limits ?? {},
-    );
+    return new OstreeRepo(fs, path, parseRepoMode(config, configPath), opts.inflateRaw, opts.limits ?? {});
   }
 
   objectPath(checksum: string, kind: ObjectKind): string {
