@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { SysError } from "../base/errors.ts";
 import type { Stat } from "../base/fs.ts";
+import { parseExt4Superblock } from "../formats/ext4.ts";
 import type { InitSys } from "../sys/types.ts";
-import { type InitCmdline, parseExt4Superblock, parseInitCmdline, refusalLine, runInit } from "./init.ts";
+import { type InitCmdline, parseInitCmdline, refusalLine, runInit } from "./init.ts";
 import type { PrepareRootResult } from "./prepare-root.ts";
 
 describe("parseInitCmdline()", () => {
@@ -75,7 +76,8 @@ describe("parseInitCmdline()", () => {
   });
 });
 
-/** 1024 bytes of superblock (the device's bytes 1024..2047) with a label and UUID. */
+/** 1024 bytes of superblock (the device's bytes 1024..2047) with a label and UUID; the offsets are
+ * retyped from fs/ext4/ext4.h on purpose, as a check of formats/ext4.ts's. */
 function superblock(label: string, uuidHex: string, magic = 0xef53): Uint8Array {
   const b = new Uint8Array(1024);
   b[0x38] = magic & 0xff;

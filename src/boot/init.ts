@@ -8,7 +8,8 @@ import { messageOf, q, SealrootError, UsageError } from "../base/errors.ts";
 import { badValue, MAX_CMDLINE_BYTES, splitCmdline } from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
 import { emergencyShellRefusal } from "../core/policy.ts";
-import { Reader, toHex, utf8 } from "../formats/bytes.ts";
+import { utf8 } from "../formats/bytes.ts";
+import { EXT4_SUPER_OFFSET, EXT4_SUPER_SIZE, parseExt4Superblock } from "../formats/ext4.ts";
 import {
   MNT_DETACH,
   MS_MOVE,
@@ -121,30 +122,6 @@ function parseRoot(token: string, value: string): RootSpec {
   }
   if (value.startsWith("/dev/") && value.length > 5) return { kind: "path", path: value, token };
   throw badValue(token, value, "/dev/<name>, LABEL=<ext4 label> or UUID=<ext4 uuid>");
-}
-
-/** ext2/3/4 superblock (1024 bytes at offset 1024): s_magic at 0x38, s_uuid at 0x68, s_volume_name at 0x78. */
-const EXT4_SUPER = {
-  offset: 1024,
-  size: 1024,
-  magicAt: 0x38,
-  magic: 0xef53,
-  uuidAt: 0x68,
-  labelAt: 0x78,
-  labelSize: 16,
-};
-
-/** The label and UUID of an ext2/3/4 superblock (`bytes` = the 1024 bytes at offset 1024); `undefined` for
- * anything else (another file system, a short read). */
-export function parseExt4Superblock(bytes: Uint8Array): { label: string; uuid: string } | undefined {
-  if (bytes.length < EXT4_SUPER.size) return undefined;
-  const r = new Reader(bytes);
-  if (r.seek(EXT4_SUPER.magicAt, "s_magic").u16le("s_magic") !== EXT4_SUPER.magic) return undefined;
-  const u = toHex(bytes.subarray(EXT4_SUPER.uuidAt, EXT4_SUPER.uuidAt + 16));
-  const uuid = `${u.slice(0, 8)}-${u.slice(8, 12)}-${u.slice(12, 16)}-${u.slice(16, 20)}-${u.slice(20)}`;
-  const raw = bytes.subarray(EXT4_SUPER.labelAt, EXT4_SUPER.labelAt + EXT4_SUPER.labelSize);
-  const nul = raw.indexOf(0);
-  return { label: utf8.decode(nul < 0 ? raw : raw.subarray(0, nul)), uuid };
 }
 
 /** Why the boot stops; the message is the one line the console shows. */
@@ -397,7 +374,7 @@ function readExt4Superblock(sys: InitSys, dev: string): { label: string; uuid: s
     throw e;
   }
   try {
-    return parseExt4Superblock(sys.pread(fd, EXT4_SUPER.size, EXT4_SUPER.offset));
+    return parseExt4Superblock(sys.pread(fd, EXT4_SUPER_SIZE, EXT4_SUPER_OFFSET));
   } catch (e) {
     if (e instanceof SealrootError) return undefined;
     throw e;
