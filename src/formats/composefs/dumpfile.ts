@@ -102,8 +102,17 @@ function hexDigit(c: number): number {
 
 /** Undoes the dumpfile escapes: \\ \n \r \t \xHH. Without a backslash the field itself is returned. */
 function unescapeField(field: Field, s: Uint8Array): Uint8Array {
-  if (s.indexOf(BACKSLASH) < 0) return s;
-  const out = new Uint8Array(s.length);
+  let backslash = s.indexOf(BACKSLASH);
+  if (backslash < 0) return s;
+  // Exact output size first (\xHH is 4 bytes for 1, the others 2 for 1), so one array is allocated.
+  let size = s.length;
+  while (backslash >= 0 && backslash + 1 < s.length) {
+    const e = s[backslash + 1];
+    const skip = e === 0x78 ? 4 : 2;
+    size -= skip - 1;
+    backslash = s.indexOf(BACKSLASH, backslash + skip);
+  }
+  const out = new Uint8Array(Math.max(size, 0));
   let n = 0;
   for (let i = 0; i < s.length; ) {
     const c = s[i++]!;
@@ -136,7 +145,7 @@ function unescapeField(field: Field, s: Uint8Array): Uint8Array {
       );
     }
   }
-  return out.slice(0, n);
+  return n === out.length ? out : out.slice(0, n);
 }
 
 /** "-" means absent; anything else is unescaped. */
@@ -252,8 +261,12 @@ function setXattr(inode: Inode, key: Uint8Array, value: Uint8Array): void {
       `at most ${XATTR_VALUE_MAX}`,
     );
   }
-  const rest = inode.xattrs.filter((x) => !bytesEq(x.key, key));
-  const next = [...rest, { key, value }];
+  const xattrs = inode.xattrs;
+  let dup = false;
+  for (const x of xattrs) if (bytesEq(x.key, key)) dup = true;
+  // The inode is this line's own: without a duplicate it grows in place, else a new list replaces it.
+  const next = dup ? [...xattrs.filter((x) => !bytesEq(x.key, key)), { key, value }] : xattrs;
+  if (!dup) next.push({ key, value });
   const use = xattrBudgetUse(next);
   if (use > XATTR_EXTERNAL_BUDGET) {
     throw new FieldError(
@@ -284,6 +297,8 @@ function components(path: Uint8Array): Uint8Array[] {
   return out;
 }
 
+const NO_DIR = newInode(0);
+
 interface PendingLink {
   dirent: Dirent;
   target: Uint8Array | undefined;
@@ -296,6 +311,9 @@ interface State {
   /** Placeholder inodes of '@' lines, until their targets are resolved. */
   placeholders: Map<Inode, PendingLink>;
   strict: boolean;
+  /** The last parent looked up (addToTree): the raw path bytes before the last '/', and what they name. */
+  dirKey: Uint8Array | undefined;
+  dir: Inode;
 }
 
 /**
@@ -307,7 +325,14 @@ export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode
   const text = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const strict = opts.strict ?? false;
   const src = opts.path ?? "dumpfile";
-  const st: State = { root: undefined, links: [], placeholders: new Map(), strict };
+  const st: State = {
+    root: undefined,
+    links: [],
+    placeholders: new Map(),
+    strict,
+    dirKey: undefined,
+    dir: NO_DIR,
+  };
   const fail = (line: number, e: FieldError): never => {
     throw new FormatError(
       `Cannot parse ${q(src)} line ${line}, field ${e.field}: ${e.observed}, expected ${e.expected}`,
@@ -541,46 +566,65 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
   if (st.root === undefined)
     throw new FieldError("PATH", `${show(path)} before the root`, 'the root "/" first');
   // Mirror libcomposefs: the name is what follows the last '/', after skipping leading slashes of each part.
-  let i = 0;
-  while (i < path.length && path[i] === 0x2f) i++;
+  // Consecutive lines mostly share a parent: the raw bytes before the last '/' resolve as they did last
+  // time (entries are only ever added), so that resolution is reused.
+  const last = path.lastIndexOf(0x2f);
   let parent: Inode = st.root;
-  for (;;) {
-    const start = i;
-    while (i < path.length && path[i] !== 0x2f) i++;
-    if (i === path.length) {
-      const name = path.subarray(start);
-      if (!isDir(parent))
-        throw new FieldError("PATH", `the parent of ${show(path)} is not a directory`, "a directory");
-      if (
-        (name.length === 1 && name[0] === 0x2e) ||
-        (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
-      ) {
-        throw new FieldError("PATH", `${show(path)} ends in "." or ".."`, "a file name");
-      }
-      if (name.length === 0)
-        throw new FieldError("PATH", `${show(path)} has an empty file name`, "a name after '/'");
-      if (name.length > MAX_NAME_LENGTH) {
+  let start = 0;
+  if (last >= 0 && st.dirKey !== undefined && sameRange(st.dirKey, path, last)) {
+    parent = st.dir;
+    start = last + 1;
+  } else {
+    let i = 0;
+    while (i < path.length && path[i] === 0x2f) i++;
+    for (;;) {
+      start = i;
+      while (i < path.length && path[i] !== 0x2f) i++;
+      if (i === path.length) break;
+      const child = lookupChild(parent, path.subarray(start, i));
+      if (child === undefined) {
         throw new FieldError(
           "PATH",
-          `the file name in ${show(path)} is ${name.length} bytes`,
-          `at most ${MAX_NAME_LENGTH}`,
+          `the parent directory of ${show(path)} is missing`,
+          "parents listed first",
         );
       }
-      if (lookupChild(parent, name) !== undefined)
-        throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
-      return addChild(parent, name.slice(), inode);
+      parent = child.inode;
+      while (i < path.length && path[i] === 0x2f) i++;
     }
-    const child = lookupChild(parent, path.subarray(start, i));
-    if (child === undefined) {
-      throw new FieldError(
-        "PATH",
-        `the parent directory of ${show(path)} is missing`,
-        "parents listed first",
-      );
+    if (last >= 0) {
+      st.dirKey = path.subarray(0, last);
+      st.dir = parent;
     }
-    parent = child.inode;
-    while (i < path.length && path[i] === 0x2f) i++;
   }
+  const name = path.subarray(start);
+  if (!isDir(parent))
+    throw new FieldError("PATH", `the parent of ${show(path)} is not a directory`, "a directory");
+  if (
+    (name.length === 1 && name[0] === 0x2e) ||
+    (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
+  ) {
+    throw new FieldError("PATH", `${show(path)} ends in "." or ".."`, "a file name");
+  }
+  if (name.length === 0)
+    throw new FieldError("PATH", `${show(path)} has an empty file name`, "a name after '/'");
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new FieldError(
+      "PATH",
+      `the file name in ${show(path)} is ${name.length} bytes`,
+      `at most ${MAX_NAME_LENGTH}`,
+    );
+  }
+  if (lookupChild(parent, name) !== undefined)
+    throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
+  return addChild(parent, name.slice(), inode);
+}
+
+/** a[0..n) equals b[0..n), and a has length n. */
+function sameRange(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
