@@ -545,12 +545,13 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   while (x < xattrText.length) {
     let sp = xattrText.indexOf(SP, x);
     if (sp < 0) sp = xattrText.length;
-    const item = xattrText.subarray(x, sp);
+    const eq = xattrText.indexOf(0x3d, x);
+    if (eq < 0 || eq >= sp) {
+      throw new FieldError("XATTR", `${show(xattrText.subarray(x, sp))} has no '='`, "KEY=VALUE");
+    }
+    const key = cString(unescapeField("XATTR", xattrText.subarray(x, eq)));
+    const value = unescapeField("XATTR", xattrText.subarray(eq + 1, sp));
     x = sp + 1;
-    const eq = item.indexOf(0x3d);
-    if (eq < 0) throw new FieldError("XATTR", `${show(item)} has no '='`, "KEY=VALUE");
-    const key = cString(unescapeField("XATTR", item.subarray(0, eq)));
-    const value = unescapeField("XATTR", item.subarray(eq + 1));
     setXattr(inode, key, value);
   }
 }
@@ -597,7 +598,7 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
       st.dir = parent;
     }
   }
-  const name = path.subarray(start);
+  const name = path.slice(start); // the dirent's own copy
   if (!isDir(parent))
     throw new FieldError("PATH", `the parent of ${show(path)} is not a directory`, "a directory");
   if (
@@ -617,7 +618,7 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
   }
   if (lookupChild(parent, name) !== undefined)
     throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
-  return addChild(parent, name.slice(), inode);
+  return addChild(parent, name, inode);
 }
 
 /** a[0..n) equals b[0..n), and a has length n. */

@@ -76,6 +76,12 @@ const XATTR_ICOUNT_UNIT = 4;
 
 /** erofs_compute_chunking(): the smallest power-of-two chunk (≥ 1 block, ≤ 2^43) covering the file. */
 export function chunking(size: number): { chunkBits: number; chunkCount: number } {
+  const chunkBits = chunkBitsOf(size);
+  return { chunkBits, chunkCount: chunkCountOf(size, chunkBits) };
+}
+
+/** chunking()'s chunk size in bits, without an object (it runs several times per file). */
+export function chunkBitsOf(size: number): number {
   let chunkBits: number;
   if (size <= 1) chunkBits = 1;
   else if (size <= 2 ** 32)
@@ -90,8 +96,10 @@ export function chunking(size: number): { chunkBits: number; chunkCount: number 
   if (chunkBits - EROFS_BLKSIZ_BITS > EROFS_CHUNK_FORMAT_BLKBITS_MASK) {
     chunkBits = EROFS_CHUNK_FORMAT_BLKBITS_MASK + EROFS_BLKSIZ_BITS;
   }
-  return { chunkBits, chunkCount: Math.ceil(size / 2 ** chunkBits) };
+  return chunkBits;
 }
+
+export const chunkCountOf = (size: number, chunkBits: number): number => Math.ceil(size / 2 ** chunkBits);
 
 // ---------------------------------------------------------------------------------------------------
 // Output sinks: the same emit code measures (CountSink) and writes (BufferSink).
@@ -233,7 +241,7 @@ function initialLayout(n: WNode, lay: NodeLayout): void {
         lay.nBlocks++;
         lay.tail = 0;
       }
-    } else lay.tail = chunking(n.size).chunkCount * EROFS_BLOCK_MAP_ENTRY_SIZE;
+    } else lay.tail = chunkCountOf(n.size, chunkBitsOf(n.size)) * EROFS_BLOCK_MAP_ENTRY_SIZE;
   }
 }
 
@@ -365,10 +373,10 @@ function emitInode(
   else if (type === S_IFREG) {
     size = n.size;
     if (isPayloadFile(n)) {
-      const c = chunking(n.size);
-      chunkCount = c.chunkCount;
+      const chunkBits = chunkBitsOf(n.size);
+      chunkCount = chunkCountOf(n.size, chunkBits);
       layout = EROFS_INODE_CHUNK_BASED;
-      chunkFormat = c.chunkBits - EROFS_BLKSIZ_BITS;
+      chunkFormat = chunkBits - EROFS_BLKSIZ_BITS;
     }
   } else if (type === S_IFLNK) size = lay.nBlocks === 0 ? lay.tail : n.size;
 

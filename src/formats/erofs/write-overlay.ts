@@ -27,7 +27,7 @@ import {
   OVL_METACOPY,
   OVL_METACOPY_HEADER_SIZE,
 } from "./layout.ts";
-import { chunking } from "./write-emit.ts";
+import { chunkBitsOf, chunkCountOf } from "./write-emit.ts";
 import {
   cannot,
   findEntry,
@@ -83,7 +83,8 @@ function setXattr(node: WNode, key: Uint8Array, value: Uint8Array): void {
   }
   const xattrs = node.ownXattrs();
   let replacedValue = -1;
-  const i = xattrs.findIndex((x) => sameBytes(x.key, key));
+  let i = xattrs.length - 1;
+  while (i >= 0 && !sameBytes(xattrs[i]!.key, key)) i--;
   if (i >= 0) {
     const replaced = xattrs[i]!;
     xattrs.splice(i, 1);
@@ -187,7 +188,7 @@ function rewriteNode(node: WNode, parent: WNode, version: number): void {
   const inode = node.inode;
   const payloadFile = isPayloadFile(node);
   if (payloadFile) {
-    const { chunkCount } = chunking(node.size);
+    const chunkCount = chunkCountOf(node.size, chunkBitsOf(node.size));
     if (chunkCount > LCFS_MAX_NONINLINE_CHUNKS) {
       throw cannot(
         pathOf(node),

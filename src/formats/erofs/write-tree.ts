@@ -105,6 +105,11 @@ function childPath(parent: string, name: Uint8Array): string {
   return `${parent === "/" ? "" : parent}/${showBytes(name)}`;
 }
 
+/** The path of the entry `name` of `parent` (the root without a parent). */
+function entryPath(parent: WNode | undefined, name: Uint8Array): string {
+  return parent === undefined ? "/" : childPath(pathOf(parent), name);
+}
+
 export function cannot(path: string, observed: string, expected: string): FormatError {
   return new FormatError(`Cannot write composefs image for ${q(path)}: ${observed}, expected ${expected}`, {
     path,
@@ -133,46 +138,58 @@ function isDot(name: Uint8Array): boolean {
 const byteDecoder = new TextDecoder("latin1");
 
 /** What libcomposefs's setters would have refused: a tree built by hand must hold the same limits. */
-function validateData(inode: Inode, pathFn: () => string): void {
+function validateData(inode: Inode, parent: WNode | undefined, name: Uint8Array): void {
   if (inode.digest !== undefined && inode.digest.length !== DIGEST_SIZE) {
-    throw cannot(pathFn(), `a ${inode.digest.length}-byte fs-verity digest`, `${DIGEST_SIZE} bytes`);
+    throw cannot(
+      entryPath(parent, name),
+      `a ${inode.digest.length}-byte fs-verity digest`,
+      `${DIGEST_SIZE} bytes`,
+    );
   }
   if (inode.payload !== undefined && inode.payload.length >= PATH_MAX) {
-    throw cannot(pathFn(), `a ${inode.payload.length}-byte payload`, `at most ${PATH_MAX - 1} bytes`);
+    throw cannot(
+      entryPath(parent, name),
+      `a ${inode.payload.length}-byte payload`,
+      `at most ${PATH_MAX - 1} bytes`,
+    );
   }
   if (inode.content !== undefined && inode.content.length > INLINE_CONTENT_MAX) {
     throw cannot(
-      pathFn(),
+      entryPath(parent, name),
       `${inode.content.length} bytes of inline content`,
       `at most ${INLINE_CONTENT_MAX}`,
     );
   }
   if (!Number.isInteger(inode.size) || inode.size < 0) {
-    throw cannot(pathFn(), `size ${inode.size}`, "a non-negative integer");
+    throw cannot(entryPath(parent, name), `size ${inode.size}`, "a non-negative integer");
   }
   const keys = inode.xattrs.length > 1 ? new Set<string>() : undefined;
   for (const x of inode.xattrs) {
-    const shown = () => q(showBytes(x.key));
     if (x.key.length === 0 || x.key.length > XATTR_NAME_MAX || x.key.includes(0)) {
-      throw cannot(pathFn(), `xattr name ${shown()} of ${x.key.length} bytes`, "1..255 bytes without NUL");
+      throw cannot(
+        entryPath(parent, name),
+        `xattr name ${q(showBytes(x.key))} of ${x.key.length} bytes`,
+        "1..255 bytes without NUL",
+      );
     }
     if (x.value.length > XATTR_VALUE_MAX) {
       throw cannot(
-        pathFn(),
-        `a ${x.value.length}-byte value for xattr ${shown()}`,
+        entryPath(parent, name),
+        `a ${x.value.length}-byte value for xattr ${q(showBytes(x.key))}`,
         `at most ${XATTR_VALUE_MAX}`,
       );
     }
     if (keys !== undefined) {
       const k = byteDecoder.decode(x.key);
-      if (keys.has(k)) throw cannot(pathFn(), `xattr ${shown()} twice`, "unique xattr names");
+      if (keys.has(k))
+        throw cannot(entryPath(parent, name), `xattr ${q(showBytes(x.key))} twice`, "unique xattr names");
       keys.add(k);
     }
   }
   const use = xattrBudgetUse(inode.xattrs);
   if (use > XATTR_EXTERNAL_BUDGET) {
     throw cannot(
-      pathFn(),
+      entryPath(parent, name),
       `xattrs using ${use} bytes (12 + Σ(7 + key + value))`,
       `at most ${XATTR_EXTERNAL_BUDGET}`,
     );
@@ -195,26 +212,25 @@ export function viewTree(root: Inode): WNode {
   const links: { entry: WEntry; target: Inode; parent: WNode; name: Uint8Array }[] = [];
 
   const viewNode = (inode: Inode, name: Uint8Array, parent: WNode | undefined): WNode => {
-    const pathFn = () => (parent === undefined ? "/" : childPath(pathOf(parent), name));
     const type = fileType(inode.mode);
     if (!VALID_FILE_TYPES.includes(type)) {
       throw cannot(
-        pathFn(),
+        entryPath(parent, name),
         `mode 0${inode.mode.toString(8)} has an invalid file type`,
         "a valid S_IFMT type",
       );
     }
     if (type !== S_IFDIR && inode.children.length > 0) {
-      throw cannot(pathFn(), "a non-directory has entries", "entries only in directories");
+      throw cannot(entryPath(parent, name), "a non-directory has entries", "entries only in directories");
     }
     let size = inode.size;
     if (type === S_IFLNK) {
       const len = inode.payload?.length ?? 0;
       if (len === 0 || len >= PATH_MAX)
-        throw cannot(pathFn(), `a ${len}-byte symlink target`, `1..${PATH_MAX - 1} bytes`);
+        throw cannot(entryPath(parent, name), `a ${len}-byte symlink target`, `1..${PATH_MAX - 1} bytes`);
       size = len;
     }
-    validateData(inode, pathFn);
+    validateData(inode, parent, name);
     const n = new WNode(inode, name, parent, inode.mode >>> 0, size);
     views.set(inode, n);
     const sorted = isSorted(inode.children)
@@ -222,18 +238,22 @@ export function viewTree(root: Inode): WNode {
       : [...inode.children].sort((x, y) => compareBytes(x.name, y.name));
     for (let i = 0; i < sorted.length; i++) {
       const d = sorted[i]!;
-      const dPath = () => childPath(pathOf(n), d.name);
       if (
         d.name.length === 0 ||
         d.name.length > MAX_NAME_LENGTH ||
         d.name.includes(0x2f) ||
         d.name.includes(0)
       ) {
-        throw cannot(dPath(), `a ${d.name.length}-byte name`, "1..255 bytes without '/' or NUL");
+        throw cannot(
+          childPath(pathOf(n), d.name),
+          `a ${d.name.length}-byte name`,
+          "1..255 bytes without '/' or NUL",
+        );
       }
-      if (isDot(d.name)) throw cannot(dPath(), 'an explicit "." or ".." entry', "other names");
+      if (isDot(d.name))
+        throw cannot(childPath(pathOf(n), d.name), 'an explicit "." or ".." entry', "other names");
       if (i > 0 && compareBytes(sorted[i - 1]!.name, d.name) === 0) {
-        throw cannot(dPath(), "a duplicate name", "unique names");
+        throw cannot(childPath(pathOf(n), d.name), "a duplicate name", "unique names");
       }
       if (d.hardlink || views.has(d.inode)) {
         const entry: WEntry = { name: d.name, node: n, link: true }; // node: set below

@@ -19,18 +19,21 @@ import {
 import type { WNode } from "./write-tree.ts";
 
 const PREFIXES = WRITER_XATTR_PREFIXES.map(([p, index]) => [new TextEncoder().encode(p), index] as const);
+/** Length of the prefix each name index stands for (0 for index 0, no prefix). */
+const PREFIX_LENGTH = new Uint8Array(256);
+for (const [prefix, index] of PREFIXES) PREFIX_LENGTH[index] = prefix.length;
 
 export const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 
-/** The EROFS name index of `key` (0 when no prefix applies), and that prefix's length. */
-export function xattrIndex(key: Uint8Array): { index: number; prefixLen: number } {
+/** The EROFS name index of `key`: its prefix (of PREFIX_LENGTH[index] bytes) is not stored; 0 = none. */
+export function xattrIndex(key: Uint8Array): number {
   for (const [prefix, index] of PREFIXES) {
     if (key.length < prefix.length) continue;
     let i = 0;
     while (i < prefix.length && key[i] === prefix[i]) i++;
-    if (i === prefix.length) return { index, prefixLen: prefix.length };
+    if (i === prefix.length) return index;
   }
-  return { index: 0, prefixLen: 0 };
+  return 0;
 }
 
 /** Size of one xattr entry: header, name suffix and value, padded. */
@@ -94,8 +97,8 @@ export function planXattrs(order: readonly WNode[]): XattrPlan {
     for (const x of order[i]!.xattrs) {
       flat[k] = x;
       const ix = xattrIndex(x.key);
-      index[k] = ix.index;
-      prefixLen[k] = ix.prefixLen;
+      index[k] = ix;
+      prefixLen[k] = PREFIX_LENGTH[ix]!;
       k++;
     }
   }
