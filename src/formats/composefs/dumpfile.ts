@@ -28,6 +28,7 @@ import {
   XATTR_EXTERNAL_BUDGET,
   XATTR_NAME_MAX,
   XATTR_VALUE_MAX,
+  type Xattr,
   xattrBudgetUse,
 } from "./tree.ts";
 
@@ -250,7 +251,8 @@ function parseDigest(s: Uint8Array, strict: boolean): Uint8Array {
 }
 
 /** Adds or replaces an xattr within libcomposefs's external-input budget (the last duplicate wins). */
-function setXattr(inode: Inode, key: Uint8Array, value: Uint8Array): void {
+function setXattr(inode: Inode, xattr: Xattr): void {
+  const { key, value } = xattr;
   if (key.length === 0 || key.length > XATTR_NAME_MAX) {
     throw new FieldError("XATTR", `a ${key.length}-byte name ${show(key)}`, `1..${XATTR_NAME_MAX} bytes`);
   }
@@ -265,8 +267,8 @@ function setXattr(inode: Inode, key: Uint8Array, value: Uint8Array): void {
   let dup = false;
   for (const x of xattrs) if (bytesEq(x.key, key)) dup = true;
   // The inode is this line's own: without a duplicate it grows in place, else a new list replaces it.
-  const next = dup ? [...xattrs.filter((x) => !bytesEq(x.key, key)), { key, value }] : xattrs;
-  if (!dup) next.push({ key, value });
+  const next = dup ? [...xattrs.filter((x) => !bytesEq(x.key, key)), xattr] : xattrs;
+  if (!dup) next.push(xattr);
   const use = xattrBudgetUse(next);
   if (use > XATTR_EXTERNAL_BUDGET) {
     throw new FieldError(
@@ -314,6 +316,9 @@ interface State {
   /** The last parent looked up (addToTree): the raw path bytes before the last '/', and what they name. */
   dirKey: Uint8Array | undefined;
   dir: Inode;
+  /** Recently parsed xattrs by their exact text (recentXattr), replaced round robin. */
+  recent: { raw: Uint8Array; xattr: Xattr }[];
+  recentNext: number;
 }
 
 /**
@@ -332,6 +337,8 @@ export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode
     strict,
     dirKey: undefined,
     dir: NO_DIR,
+    recent: [],
+    recentNext: 0,
   };
   const fail = (line: number, e: FieldError): never => {
     throw new FormatError(
@@ -545,15 +552,45 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   while (x < xattrText.length) {
     let sp = xattrText.indexOf(SP, x);
     if (sp < 0) sp = xattrText.length;
-    const eq = xattrText.indexOf(0x3d, x);
-    if (eq < 0 || eq >= sp) {
-      throw new FieldError("XATTR", `${show(xattrText.subarray(x, sp))} has no '='`, "KEY=VALUE");
+    let xattr = recentXattr(st, xattrText, x, sp);
+    if (xattr === undefined) {
+      const eq = xattrText.indexOf(0x3d, x);
+      if (eq < 0 || eq >= sp) {
+        throw new FieldError("XATTR", `${show(xattrText.subarray(x, sp))} has no '='`, "KEY=VALUE");
+      }
+      const key = cString(unescapeField("XATTR", xattrText.subarray(x, eq)));
+      const value = unescapeField("XATTR", xattrText.subarray(eq + 1, sp));
+      xattr = { key, value };
+      remember(st, xattrText.subarray(x, sp), xattr);
     }
-    const key = cString(unescapeField("XATTR", xattrText.subarray(x, eq)));
-    const value = unescapeField("XATTR", xattrText.subarray(eq + 1, sp));
     x = sp + 1;
-    setXattr(inode, key, value);
+    setXattr(inode, xattr);
   }
+}
+
+/** How many distinct recent xattr texts are remembered (an OS tree has a handful of selinux labels). */
+const RECENT_XATTRS = 16;
+
+/**
+ * The xattr a recent line spelled exactly as text[start..end), if any: inodes with the same label share
+ * one key/value pair instead of each holding a copy (xattrs are never changed in place).
+ */
+function recentXattr(st: State, text: Uint8Array, start: number, end: number): Xattr | undefined {
+  const n = end - start;
+  for (const r of st.recent) {
+    const raw = r.raw;
+    if (raw.length !== n) continue;
+    let i = n - 1;
+    while (i >= 0 && raw[i] === text[start + i]) i--;
+    if (i < 0) return r.xattr;
+  }
+  return undefined;
+}
+
+function remember(st: State, raw: Uint8Array, xattr: Xattr): void {
+  if (st.recent.length < RECENT_XATTRS) st.recent.push({ raw, xattr });
+  else st.recent[st.recentNext] = { raw, xattr };
+  st.recentNext = (st.recentNext + 1) % RECENT_XATTRS;
 }
 
 /** Places `inode` at `path`; returns its dirent (undefined for the root). */

@@ -124,7 +124,7 @@ export function planXattrs(order: readonly WNode[]): XattrPlan {
         break;
       }
       const y = flat[j]!;
-      if (hashes[j] === h && sameBytes(y.key, x.key) && sameBytes(y.value, x.value)) {
+      if (y === x || (hashes[j] === h && sameBytes(y.key, x.key) && sameBytes(y.value, x.value))) {
         canon[k] = j;
         break;
       }
