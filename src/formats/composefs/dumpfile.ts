@@ -430,7 +430,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
       p = sp + 1;
     }
   }
-  const xattrText = line.subarray(p);
+  const xattrStart = p; // the xattrs are line[xattrStart..]
   const f = (name: (typeof DUMP_FIELDS)[number]): Uint8Array => {
     const i = DUMP_FIELDS.indexOf(name);
     return line.subarray(starts[i], ends[i]);
@@ -545,23 +545,23 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     if (type === S_IFREG) inode.digest = digest;
   }
 
-  if (xattrText.length > MAX_XATTR_TEXT) {
-    throw new FieldError("XATTR", `${xattrText.length} bytes of xattrs`, `at most ${MAX_XATTR_TEXT}`);
+  if (line.length - xattrStart > MAX_XATTR_TEXT) {
+    throw new FieldError("XATTR", `${line.length - xattrStart} bytes of xattrs`, `at most ${MAX_XATTR_TEXT}`);
   }
-  let x = 0;
-  while (x < xattrText.length) {
-    let sp = xattrText.indexOf(SP, x);
-    if (sp < 0) sp = xattrText.length;
-    let xattr = recentXattr(st, xattrText, x, sp);
+  let x = xattrStart;
+  while (x < line.length) {
+    let sp = line.indexOf(SP, x);
+    if (sp < 0) sp = line.length;
+    let xattr = recentXattr(st, line, x, sp);
     if (xattr === undefined) {
-      const eq = xattrText.indexOf(0x3d, x);
+      const eq = line.indexOf(0x3d, x);
       if (eq < 0 || eq >= sp) {
-        throw new FieldError("XATTR", `${show(xattrText.subarray(x, sp))} has no '='`, "KEY=VALUE");
+        throw new FieldError("XATTR", `${show(line.subarray(x, sp))} has no '='`, "KEY=VALUE");
       }
-      const key = cString(unescapeField("XATTR", xattrText.subarray(x, eq)));
-      const value = unescapeField("XATTR", xattrText.subarray(eq + 1, sp));
+      const key = cString(unescapeField("XATTR", line.subarray(x, eq)));
+      const value = unescapeField("XATTR", line.subarray(eq + 1, sp));
       xattr = { key, value };
-      remember(st, xattrText.subarray(x, sp), xattr);
+      remember(st, line.subarray(x, sp), xattr);
     }
     x = sp + 1;
     setXattr(inode, xattr);

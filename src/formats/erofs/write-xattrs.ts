@@ -57,6 +57,9 @@ export interface XattrPlan {
   tableSize: number;
 }
 
+/** How many recently seen xattr objects planXattrs() checks by identity before hashing. */
+const RECENT_PAIRS = 8;
+
 /** FNV-1a over key and value: the hash-table slot for finding equal key/value pairs. */
 function pairHash(x: Xattr): number {
   let h = 0x811c9dc5;
@@ -111,8 +114,20 @@ export function planXattrs(order: readonly WNode[]): XattrPlan {
   const hashes = new Int32Array(total);
   const canon = new Int32Array(total);
   const count = new Int32Array(total);
-  for (let k = 0; k < total; k++) {
+  // Pairs the parser shares between inodes (one selinux label on most) are found by identity first.
+  const recent: Xattr[] = [];
+  const recentCanon: number[] = [];
+  let recentNext = 0;
+  recentLoop: for (let k = 0; k < total; k++) {
     const x = flat[k]!;
+    for (let r = 0; r < recent.length; r++) {
+      if (recent[r] === x) {
+        canon[k] = recentCanon[r]!;
+        hashes[k] = hashes[recentCanon[r]!]!;
+        count[canon[k]!]!++;
+        continue recentLoop;
+      }
+    }
     const h = pairHash(x);
     hashes[k] = h;
     let slot = (h ^ (h >>> 15)) & mask;
@@ -131,6 +146,9 @@ export function planXattrs(order: readonly WNode[]): XattrPlan {
       slot = (slot + 1) & mask;
     }
     count[canon[k]!]!++;
+    recent[recentNext] = x;
+    recentCanon[recentNext] = canon[k]!;
+    recentNext = (recentNext + 1) % RECENT_PAIRS;
   }
 
   // Pairs used once never reach the table, so they need no sorting.
