@@ -73,6 +73,14 @@ export function runReference(args: readonly string[], input: string | Uint8Array
   return { code: r.status, stdout: r.stdout, stderr: String(r.stderr) };
 }
 
+/** Runs the reference with `args` as they are (a directory SOURCE, `-` for the image on stdout). */
+export function runReferenceArgs(args: readonly string[]): ReferenceRun {
+  const { bin, env } = referenceCommand();
+  const r = spawnSync(bin, args, { env, maxBuffer: 1 << 28, timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: String(r.stderr) };
+}
+
 /** Why the reference cannot be used here (undefined when it can): only its absence is a reason. */
 export function referenceMissing(): string | undefined {
   if (!existsSync(BIN)) return `${BIN} missing (libcomposefs 1.0.8 is expected in ../shared/tools)`;
