@@ -21,6 +21,7 @@ import {
   PATH_MAX,
   S_IFBLK,
   S_IFCHR,
+  S_IFDIR,
   S_IFLNK,
   S_IFREG,
   showBytes,
@@ -301,6 +302,28 @@ function components(path: Uint8Array): Uint8Array[] {
 
 const NO_DIR = newInode(0);
 
+/**
+ * The entries of every non-directory the parser makes: one frozen empty list (addChild() refuses
+ * non-directories; anything else trying to add to one throws instead of going unnoticed).
+ */
+const NO_CHILDREN = Object.freeze([]) as unknown as Dirent[];
+const NO_MTIME = Object.freeze({ sec: 0, nsec: 0 });
+
+/** newInode(mode) for a line: the same fields, the line sets the rest. */
+function lineInode(mode: number): Inode {
+  return {
+    mode,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    rdev: 0,
+    mtime: NO_MTIME,
+    size: 0,
+    xattrs: [],
+    children: fileType(mode) === S_IFDIR ? [] : NO_CHILDREN,
+  };
+}
+
 interface PendingLink {
   dirent: Dirent;
   target: Uint8Array | undefined;
@@ -459,7 +482,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     );
   }
 
-  const inode = newInode(mode);
+  const inode = lineInode(mode);
   const dirent = addToTree(st, path, inode);
 
   if (isLink) {
