@@ -49,20 +49,34 @@ function libraryPath(): string {
 let libs: string | undefined;
 let scratch: string | undefined;
 
+/** How to run the reference binary: its path and the environment its library needs (libraryPath). */
+export function referenceCommand(): { bin: string; env: Record<string, string> } {
+  libs ??= libraryPath();
+  return { bin: BIN, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: libs } };
+}
+
 /**
  * Runs the reference on dumpfile `input` (written to a file: mkcomposefs stops reading at the first
  * refused line, so stdin could break the pipe) with `args` before `--from-file IN -` (image on stdout).
  */
 export function runReference(args: readonly string[], input: string | Uint8Array): ReferenceRun {
-  libs ??= libraryPath();
+  const { bin, env } = referenceCommand();
   scratch ??= mkdtempSync(join(tmpdir(), "sealroot-reference-"));
   const file = join(scratch, "in.dump");
   writeFileSync(file, input);
-  const r = spawnSync(BIN, [...args, "--from-file", file, "-"], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: libs },
+  const r = spawnSync(bin, [...args, "--from-file", file, "-"], {
+    env,
     maxBuffer: 1 << 28,
     timeout: 60_000,
   });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: String(r.stderr) };
+}
+
+/** Runs the reference with `args` as they are (a directory SOURCE, `-` for the image on stdout). */
+export function runReferenceArgs(args: readonly string[]): ReferenceRun {
+  const { bin, env } = referenceCommand();
+  const r = spawnSync(bin, args, { env, maxBuffer: 1 << 28, timeout: 60_000 });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: String(r.stderr) };
 }

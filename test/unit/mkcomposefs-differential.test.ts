@@ -3,19 +3,26 @@
 // default range: the xattr boundary cases (test/helpers/xattr-boundary.ts), seeded random dumpfiles aimed
 // at the xattr budgets (own xattrs near 32767, names the overlay rewrite escapes or replaces, whiteouts
 // under directories with xattrs) and seeded random trees (test/helpers/random-tree.ts) printed as
-// dumpfiles; and the inputs it accepts that sealroot refuses on purpose. Skips only when the reference
-// binary is absent (test/helpers/reference-mkcomposefs.ts).
+// dumpfiles; seeded random directory trees built on disk (files inline and by digest, directories,
+// symlinks, fifos, hardlinks, user.* xattrs, and as root trusted.overlay.* xattrs and whiteouts), read as
+// a directory SOURCE by both; and the inputs it accepts that sealroot refuses on purpose. Skips only when
+// the reference binary is absent (test/helpers/reference-mkcomposefs.ts).
 
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FormatError } from "../../src/base/errors.ts";
+import { treeFromDirectory } from "../../src/cli/mkcomposefs.ts";
 import { utf8 } from "../../src/formats/bytes.ts";
 import { dumpTree } from "../../src/formats/composefs/dump-print.ts";
 import { parseDumpfile } from "../../src/formats/composefs/dumpfile.ts";
 import { writeErofs } from "../../src/formats/erofs/write.ts";
 import { buildTree, treeOp } from "../helpers/random-tree.ts";
-import { referenceMissing, runReference } from "../helpers/reference-mkcomposefs.ts";
+import { referenceMissing, runReference, runReferenceArgs } from "../helpers/reference-mkcomposefs.ts";
 import { BOUNDARY_CASES, fill, LIMIT, ROOT_LINE, VERSIONS } from "../helpers/xattr-boundary.ts";
 
 type Version = (typeof VERSIONS)[number];
@@ -83,6 +90,117 @@ describe.skipIf(missing !== undefined)(
         { seed: 424243, numRuns: 100 },
       );
       expect(seen).toEqual({ accepted: 96, parser: 4, writer: 0 });
+    });
+  },
+);
+
+/** One entry of a random source directory, under the directory `parent` (modulo those made so far). */
+const dirOp = fc.record({
+  parent: fc.nat(),
+  name: fc.stringMatching(/^[a-z0-9_-][a-z0-9._-]{0,7}$/),
+  kind: fc.constantFrom("file", "file", "file", "dir", "dir", "symlink", "fifo", "hardlink", "whiteout"),
+  size: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 64 }), fc.integer({ min: 65, max: 9000 })),
+  perm: fc.integer({ min: 0, max: 0o777 }),
+  fill: fc.nat({ max: 255 }),
+  xattrs: fc.array(
+    fc.record({
+      key: fc.constantFrom("user.a", "user.mime_type", "trusted.overlay.opaque", "trusted.overlay.redirect"),
+      value: fc.uint8Array({ maxLength: 40 }),
+    }),
+    { maxLength: 3 },
+  ),
+});
+type DirOp = typeof dirOp extends fc.Arbitrary<infer T> ? T : never;
+
+const isRoot = process.getuid?.() === 0;
+
+/**
+ * Builds the directory the ops describe under a fresh temporary directory and returns its path. Names
+ * already taken are skipped; trusted.* xattrs and whiteouts (char 0:0) only as root; every xattr is set
+ * by one `setfattr --restore` run.
+ */
+function buildSourceDir(ops: DirOp[], seen: Map<string, number>): string {
+  const top = mkdtempSync(join(tmpdir(), "sealroot-difftree-"));
+  const root = join(top, "src");
+  mkdirSync(root);
+  const dirs = [root];
+  const files: string[] = [];
+  const taken = new Set<string>();
+  const restore: string[] = [];
+  for (const op of ops) {
+    const parent = dirs[op.parent % dirs.length]!;
+    const path = join(parent, op.name);
+    if (taken.has(path)) continue;
+    let kind = op.kind;
+    if (kind === "whiteout" && !isRoot) kind = "fifo";
+    if (kind === "hardlink" && files.length === 0) kind = "file";
+    taken.add(path);
+    seen.set(kind, (seen.get(kind) ?? 0) + 1);
+    if (kind === "file") {
+      writeFileSync(
+        path,
+        new Uint8Array(op.size).map((_, i) => (op.fill + i * 7) & 0xff),
+        { mode: op.perm },
+      );
+      files.push(path);
+    } else if (kind === "dir") {
+      mkdirSync(path, { mode: op.perm | 0o700 });
+      dirs.push(path);
+    } else if (kind === "symlink") symlinkSync(`../t${op.fill}/${op.name}`, path);
+    else if (kind === "fifo") execFileSync("mkfifo", ["-m", (op.perm & 0o666).toString(8), path]);
+    else if (kind === "whiteout") execFileSync("mknod", [path, "c", "0", "0"]);
+    else linkSync(files[op.fill % files.length]!, path);
+    if (kind === "symlink" || kind === "hardlink") continue;
+    const xattrs = op.xattrs.filter(
+      (x, i, all) =>
+        (isRoot || x.key.startsWith("user.")) &&
+        ((kind !== "fifo" && kind !== "whiteout") || !x.key.startsWith("user.")) &&
+        all.findIndex((y) => y.key === x.key) === i,
+    );
+    if (xattrs.length === 0) continue;
+    seen.set("xattr", (seen.get("xattr") ?? 0) + xattrs.length);
+    restore.push(`# file: ${path}`);
+    for (const x of xattrs) restore.push(`${x.key}=0x${Buffer.from(x.value).toString("hex") || "00"}`);
+    restore.push("");
+  }
+  if (restore.length > 0) {
+    const list = join(top, "xattrs");
+    writeFileSync(list, `${restore.join("\n")}\n`);
+    execFileSync("setfattr", [`--restore=${list}`]);
+  }
+  return root;
+}
+
+describe.skipIf(missing !== undefined)(
+  `sealroot reads a source directory as mkcomposefs 1.0.8 does${missing ? ` (skipped: ${missing})` : ""}`,
+  () => {
+    it(`agrees on random directory trees${isRoot ? " (as root: with trusted.* xattrs and whiteouts)" : ""}`, () => {
+      const seen = new Map<string, number>();
+      fc.assert(
+        fc.property(fc.array(dirOp, { minLength: 1, maxLength: 30 }), fc.boolean(), (ops, epoch) => {
+          const dir = buildSourceDir(ops, seen);
+          try {
+            const ref = runReferenceArgs([...(epoch ? ["--use-epoch"] : []), dir, "-"]);
+            expect(ref.stderr).toBe("");
+            expect(ref.code).toBe(0);
+            const tree = treeFromDirectory({
+              source: dir,
+              digestStore: undefined,
+              useEpoch: epoch,
+              skipXattrs: false,
+              userXattrs: false,
+              skipDevices: false,
+            });
+            expect(sha(writeErofs(tree))).toBe(sha(ref.stdout));
+          } finally {
+            rmSync(join(dir, ".."), { recursive: true, force: true });
+          }
+        }),
+        { seed: 31337, numRuns: 40 },
+      );
+      // Every kind of entry was made, many times over.
+      const kinds = ["file", "dir", "symlink", "fifo", "hardlink", "xattr", ...(isRoot ? ["whiteout"] : [])];
+      for (const k of kinds) expect(seen.get(k) ?? 0, k).toBeGreaterThan(10);
     });
   },
 );

@@ -21,6 +21,7 @@ import {
   PATH_MAX,
   S_IFBLK,
   S_IFCHR,
+  S_IFDIR,
   S_IFLNK,
   S_IFREG,
   showBytes,
@@ -28,6 +29,7 @@ import {
   XATTR_EXTERNAL_BUDGET,
   XATTR_NAME_MAX,
   XATTR_VALUE_MAX,
+  type Xattr,
   xattrBudgetUse,
 } from "./tree.ts";
 
@@ -102,8 +104,17 @@ function hexDigit(c: number): number {
 
 /** Undoes the dumpfile escapes: \\ \n \r \t \xHH. Without a backslash the field itself is returned. */
 function unescapeField(field: Field, s: Uint8Array): Uint8Array {
-  if (s.indexOf(BACKSLASH) < 0) return s;
-  const out = new Uint8Array(s.length);
+  let backslash = s.indexOf(BACKSLASH);
+  if (backslash < 0) return s;
+  // Exact output size first (\xHH is 4 bytes for 1, the others 2 for 1), so one array is allocated.
+  let size = s.length;
+  while (backslash >= 0 && backslash + 1 < s.length) {
+    const e = s[backslash + 1];
+    const skip = e === 0x78 ? 4 : 2;
+    size -= skip - 1;
+    backslash = s.indexOf(BACKSLASH, backslash + skip);
+  }
+  const out = new Uint8Array(Math.max(size, 0));
   let n = 0;
   for (let i = 0; i < s.length; ) {
     const c = s[i++]!;
@@ -136,7 +147,7 @@ function unescapeField(field: Field, s: Uint8Array): Uint8Array {
       );
     }
   }
-  return out.slice(0, n);
+  return n === out.length ? out : out.slice(0, n);
 }
 
 /** "-" means absent; anything else is unescaped. */
@@ -241,7 +252,8 @@ function parseDigest(s: Uint8Array, strict: boolean): Uint8Array {
 }
 
 /** Adds or replaces an xattr within libcomposefs's external-input budget (the last duplicate wins). */
-function setXattr(inode: Inode, key: Uint8Array, value: Uint8Array): void {
+function setXattr(inode: Inode, xattr: Xattr): void {
+  const { key, value } = xattr;
   if (key.length === 0 || key.length > XATTR_NAME_MAX) {
     throw new FieldError("XATTR", `a ${key.length}-byte name ${show(key)}`, `1..${XATTR_NAME_MAX} bytes`);
   }
@@ -252,8 +264,12 @@ function setXattr(inode: Inode, key: Uint8Array, value: Uint8Array): void {
       `at most ${XATTR_VALUE_MAX}`,
     );
   }
-  const rest = inode.xattrs.filter((x) => !bytesEq(x.key, key));
-  const next = [...rest, { key, value }];
+  const xattrs = inode.xattrs;
+  let dup = false;
+  for (const x of xattrs) if (bytesEq(x.key, key)) dup = true;
+  // The inode is this line's own: without a duplicate it grows in place, else a new list replaces it.
+  const next = dup ? [...xattrs.filter((x) => !bytesEq(x.key, key)), xattr] : xattrs;
+  if (!dup) next.push(xattr);
   const use = xattrBudgetUse(next);
   if (use > XATTR_EXTERNAL_BUDGET) {
     throw new FieldError(
@@ -284,6 +300,30 @@ function components(path: Uint8Array): Uint8Array[] {
   return out;
 }
 
+const NO_DIR = newInode(0);
+
+/**
+ * The entries of every non-directory the parser makes: one frozen empty list (addChild() refuses
+ * non-directories; anything else trying to add to one throws instead of going unnoticed).
+ */
+const NO_CHILDREN = Object.freeze([]) as unknown as Dirent[];
+const NO_MTIME = Object.freeze({ sec: 0, nsec: 0 });
+
+/** newInode(mode) for a line: the same fields, the line sets the rest. */
+function lineInode(mode: number): Inode {
+  return {
+    mode,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+    rdev: 0,
+    mtime: NO_MTIME,
+    size: 0,
+    xattrs: [],
+    children: fileType(mode) === S_IFDIR ? [] : NO_CHILDREN,
+  };
+}
+
 interface PendingLink {
   dirent: Dirent;
   target: Uint8Array | undefined;
@@ -296,6 +336,12 @@ interface State {
   /** Placeholder inodes of '@' lines, until their targets are resolved. */
   placeholders: Map<Inode, PendingLink>;
   strict: boolean;
+  /** The last parent looked up (addToTree): the raw path bytes before the last '/', and what they name. */
+  dirKey: Uint8Array | undefined;
+  dir: Inode;
+  /** Recently parsed xattrs by their exact text (recentXattr), replaced round robin. */
+  recent: { raw: Uint8Array; xattr: Xattr }[];
+  recentNext: number;
 }
 
 /**
@@ -307,7 +353,16 @@ export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode
   const text = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const strict = opts.strict ?? false;
   const src = opts.path ?? "dumpfile";
-  const st: State = { root: undefined, links: [], placeholders: new Map(), strict };
+  const st: State = {
+    root: undefined,
+    links: [],
+    placeholders: new Map(),
+    strict,
+    dirKey: undefined,
+    dir: NO_DIR,
+    recent: [],
+    recentNext: 0,
+  };
   const fail = (line: number, e: FieldError): never => {
     throw new FormatError(
       `Cannot parse ${q(src)} line ${line}, field ${e.field}: ${e.observed}, expected ${e.expected}`,
@@ -398,7 +453,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
       p = sp + 1;
     }
   }
-  const xattrText = line.subarray(p);
+  const xattrStart = p; // the xattrs are line[xattrStart..]
   const f = (name: (typeof DUMP_FIELDS)[number]): Uint8Array => {
     const i = DUMP_FIELDS.indexOf(name);
     return line.subarray(starts[i], ends[i]);
@@ -427,7 +482,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     );
   }
 
-  const inode = newInode(mode);
+  const inode = lineInode(mode);
   const dirent = addToTree(st, path, inode);
 
   if (isLink) {
@@ -513,21 +568,52 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     if (type === S_IFREG) inode.digest = digest;
   }
 
-  if (xattrText.length > MAX_XATTR_TEXT) {
-    throw new FieldError("XATTR", `${xattrText.length} bytes of xattrs`, `at most ${MAX_XATTR_TEXT}`);
+  if (line.length - xattrStart > MAX_XATTR_TEXT) {
+    throw new FieldError("XATTR", `${line.length - xattrStart} bytes of xattrs`, `at most ${MAX_XATTR_TEXT}`);
   }
-  let x = 0;
-  while (x < xattrText.length) {
-    let sp = xattrText.indexOf(SP, x);
-    if (sp < 0) sp = xattrText.length;
-    const item = xattrText.subarray(x, sp);
+  let x = xattrStart;
+  while (x < line.length) {
+    let sp = line.indexOf(SP, x);
+    if (sp < 0) sp = line.length;
+    let xattr = recentXattr(st, line, x, sp);
+    if (xattr === undefined) {
+      const eq = line.indexOf(0x3d, x);
+      if (eq < 0 || eq >= sp) {
+        throw new FieldError("XATTR", `${show(line.subarray(x, sp))} has no '='`, "KEY=VALUE");
+      }
+      const key = cString(unescapeField("XATTR", line.subarray(x, eq)));
+      const value = unescapeField("XATTR", line.subarray(eq + 1, sp));
+      xattr = { key, value };
+      remember(st, line.subarray(x, sp), xattr);
+    }
     x = sp + 1;
-    const eq = item.indexOf(0x3d);
-    if (eq < 0) throw new FieldError("XATTR", `${show(item)} has no '='`, "KEY=VALUE");
-    const key = cString(unescapeField("XATTR", item.subarray(0, eq)));
-    const value = unescapeField("XATTR", item.subarray(eq + 1));
-    setXattr(inode, key, value);
+    setXattr(inode, xattr);
   }
+}
+
+/** How many distinct recent xattr texts are remembered (an OS tree has a handful of selinux labels). */
+const RECENT_XATTRS = 16;
+
+/**
+ * The xattr a recent line spelled exactly as text[start..end), if any: inodes with the same label share
+ * one key/value pair instead of each holding a copy (xattrs are never changed in place).
+ */
+function recentXattr(st: State, text: Uint8Array, start: number, end: number): Xattr | undefined {
+  const n = end - start;
+  for (const r of st.recent) {
+    const raw = r.raw;
+    if (raw.length !== n) continue;
+    let i = n - 1;
+    while (i >= 0 && raw[i] === text[start + i]) i--;
+    if (i < 0) return r.xattr;
+  }
+  return undefined;
+}
+
+function remember(st: State, raw: Uint8Array, xattr: Xattr): void {
+  if (st.recent.length < RECENT_XATTRS) st.recent.push({ raw, xattr });
+  else st.recent[st.recentNext] = { raw, xattr };
+  st.recentNext = (st.recentNext + 1) % RECENT_XATTRS;
 }
 
 /** Places `inode` at `path`; returns its dirent (undefined for the root). */
@@ -541,46 +627,65 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
   if (st.root === undefined)
     throw new FieldError("PATH", `${show(path)} before the root`, 'the root "/" first');
   // Mirror libcomposefs: the name is what follows the last '/', after skipping leading slashes of each part.
-  let i = 0;
-  while (i < path.length && path[i] === 0x2f) i++;
+  // Consecutive lines mostly share a parent: the raw bytes before the last '/' resolve as they did last
+  // time (entries are only ever added), so that resolution is reused.
+  const last = path.lastIndexOf(0x2f);
   let parent: Inode = st.root;
-  for (;;) {
-    const start = i;
-    while (i < path.length && path[i] !== 0x2f) i++;
-    if (i === path.length) {
-      const name = path.subarray(start);
-      if (!isDir(parent))
-        throw new FieldError("PATH", `the parent of ${show(path)} is not a directory`, "a directory");
-      if (
-        (name.length === 1 && name[0] === 0x2e) ||
-        (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
-      ) {
-        throw new FieldError("PATH", `${show(path)} ends in "." or ".."`, "a file name");
-      }
-      if (name.length === 0)
-        throw new FieldError("PATH", `${show(path)} has an empty file name`, "a name after '/'");
-      if (name.length > MAX_NAME_LENGTH) {
+  let start = 0;
+  if (last >= 0 && st.dirKey !== undefined && sameRange(st.dirKey, path, last)) {
+    parent = st.dir;
+    start = last + 1;
+  } else {
+    let i = 0;
+    while (i < path.length && path[i] === 0x2f) i++;
+    for (;;) {
+      start = i;
+      while (i < path.length && path[i] !== 0x2f) i++;
+      if (i === path.length) break;
+      const child = lookupChild(parent, path.subarray(start, i));
+      if (child === undefined) {
         throw new FieldError(
           "PATH",
-          `the file name in ${show(path)} is ${name.length} bytes`,
-          `at most ${MAX_NAME_LENGTH}`,
+          `the parent directory of ${show(path)} is missing`,
+          "parents listed first",
         );
       }
-      if (lookupChild(parent, name) !== undefined)
-        throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
-      return addChild(parent, name.slice(), inode);
+      parent = child.inode;
+      while (i < path.length && path[i] === 0x2f) i++;
     }
-    const child = lookupChild(parent, path.subarray(start, i));
-    if (child === undefined) {
-      throw new FieldError(
-        "PATH",
-        `the parent directory of ${show(path)} is missing`,
-        "parents listed first",
-      );
+    if (last >= 0) {
+      st.dirKey = path.subarray(0, last);
+      st.dir = parent;
     }
-    parent = child.inode;
-    while (i < path.length && path[i] === 0x2f) i++;
   }
+  const name = path.slice(start); // the dirent's own copy
+  if (!isDir(parent))
+    throw new FieldError("PATH", `the parent of ${show(path)} is not a directory`, "a directory");
+  if (
+    (name.length === 1 && name[0] === 0x2e) ||
+    (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
+  ) {
+    throw new FieldError("PATH", `${show(path)} ends in "." or ".."`, "a file name");
+  }
+  if (name.length === 0)
+    throw new FieldError("PATH", `${show(path)} has an empty file name`, "a name after '/'");
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new FieldError(
+      "PATH",
+      `the file name in ${show(path)} is ${name.length} bytes`,
+      `at most ${MAX_NAME_LENGTH}`,
+    );
+  }
+  if (lookupChild(parent, name) !== undefined)
+    throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
+  return addChild(parent, name, inode);
+}
+
+/** a[0..n) equals b[0..n), and a has length n. */
+function sameRange(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

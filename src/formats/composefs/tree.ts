@@ -150,27 +150,34 @@ export function showBytes(b: Uint8Array): string {
  * name longer than 255 bytes, a name holding '/' or NUL, "." / "..", or a name already present.
  */
 export function addChild(dir: Inode, name: Uint8Array, inode: Inode, hardlink = false): Dirent {
-  const shown = q(showBytes(name));
   if (!isDir(dir))
-    throw new FormatError(`Cannot add ${shown}: parent is not a directory, expected a directory`);
+    throw new FormatError(
+      `Cannot add ${q(showBytes(name))}: parent is not a directory, expected a directory`,
+    );
   if (name.length === 0) throw new FormatError("Cannot add an entry: name is empty, expected 1..255 bytes");
   if (name.length > MAX_NAME_LENGTH) {
     throw new FormatError(
-      `Cannot add ${shown}: name is ${name.length} bytes, expected at most ${MAX_NAME_LENGTH}`,
+      `Cannot add ${q(showBytes(name))}: name is ${name.length} bytes, expected at most ${MAX_NAME_LENGTH}`,
     );
   }
   if (name.includes(0x2f) || name.includes(0)) {
-    throw new FormatError(`Cannot add ${shown}: name contains '/' or NUL, expected a single path component`);
+    throw new FormatError(
+      `Cannot add ${q(showBytes(name))}: name contains '/' or NUL, expected a single path component`,
+    );
   }
   if (
     (name.length === 1 && name[0] === 0x2e) ||
     (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
   ) {
-    throw new FormatError(`Cannot add ${shown}: "." and ".." are implicit, expected another name`);
+    throw new FormatError(
+      `Cannot add ${q(showBytes(name))}: "." and ".." are implicit, expected another name`,
+    );
   }
   const i = searchChild(dir.children, name);
   if (i >= 0)
-    throw new FormatError(`Cannot add ${shown}: an entry of that name exists, expected a unique name`);
+    throw new FormatError(
+      `Cannot add ${q(showBytes(name))}: an entry of that name exists, expected a unique name`,
+    );
   const d: Dirent = { name, inode, hardlink };
   dir.children.splice(-i - 1, 0, d);
   return d;

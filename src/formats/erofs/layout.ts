@@ -118,6 +118,8 @@ export const EROFS_BLOCK_MAP_ENTRY_SIZE = 4;
 export const EROFS_NULL_ADDR = 0xffffffff;
 /** libcomposefs caps a payload file at 1024 chunks (LCFS_MAX_NONINLINE_CHUNKS): one block of map. */
 export const LCFS_MAX_NONINLINE_CHUNKS = 1024;
+/** In a chunk-based inode, the low 16 bits of i_u hold the chunk format (struct erofs_inode_chunk_info). */
+export const EROFS_CHUNK_INFO_FORMAT_MASK = 0xffff;
 
 // ---- xattrs ----
 /** struct erofs_xattr_ibody_header (12 bytes), followed by u32le shared xattr ids. */
@@ -128,6 +130,8 @@ export const XATTR_IBODY_HEADER = {
   // 5..12 reserved
 } as const;
 export const XATTR_SHARED_ID_SIZE = 4;
+/** A shared xattr id counts 4-byte units from the start of block xattr_blkaddr. */
+export const XATTR_SHARED_ID_UNIT = 4;
 /** struct erofs_xattr_entry (4 bytes) + name suffix + value, padded to 4. */
 export const XATTR_ENTRY_SIZE = 4;
 export const XATTR_ENTRY = {
@@ -165,6 +169,21 @@ export const EROFS_XATTR_LONG_PREFIX = 0x80;
 export const EROFS_XATTR_FILTER_BITS = 32;
 export const EROFS_XATTR_FILTER_SEED = 0x25bbe08f;
 export const EROFS_XATTR_FILTER_DEFAULT = 0xffffffff;
+
+/**
+ * overlayfs's trusted.overlay.metacopy value (struct ovl_metacopy): a 4-byte header, then the digest.
+ * libcomposefs writes an empty value for a file without a digest.
+ */
+export const OVL_METACOPY_HEADER_SIZE = 4;
+export const OVL_METACOPY = {
+  version: 0, // u8, 0
+  len: 1, // u8: header + digest
+  flags: 2, // u8, 0
+  digestAlgo: 3, // u8: FS_VERITY_HASH_ALG_*
+  // 4..: digest
+} as const;
+/** fs-verity hash algorithm number for SHA-256 (linux/fsverity.h). */
+export const FS_VERITY_HASH_ALG_SHA256 = 1;
 
 // ---- directories ----
 /** struct erofs_dirent (12 bytes); names follow all dirents of a block, unterminated. */

@@ -14,7 +14,9 @@ import {
   LCFS_EROFS_MAGIC,
   SUPER,
 } from "./layout.ts";
-import { chunking, effectiveVersion, writeErofs, xxh32 } from "./write.ts";
+import { effectiveVersion, writeErofs } from "./write.ts";
+import { chunking } from "./write-emit.ts";
+import { xxh32 } from "./write-xattrs.ts";
 
 const ROOT = "/ 4096 40755 2 0 0 0 0.0 - - -\n";
 const u32 = (img: Uint8Array, at: number) => new DataView(img.buffer, img.byteOffset).getUint32(at, true);
