@@ -3,7 +3,7 @@
 // level 50 for a failed phase) without pino: loading pino cost ~0.15 s of every boot under QEMU TCG, for
 // what is one JSON.stringify per phase here.
 
-import { writeSync } from "node:fs";
+import { writeAll } from "../sys/write.ts";
 
 export type EventLog = (event: Record<string, unknown>) => void;
 
@@ -21,16 +21,4 @@ export function eventLine(event: Record<string, unknown>, time: Date): string {
 
 export function stdoutEventLog(): EventLog {
   return (event) => writeAll(1, eventLine(event, new Date()));
-}
-
-/** write(2) until all of `text` is out: a pipe may take part of it, or (non-blocking) none yet. */
-function writeAll(fd: number, text: string): void {
-  let rest = Buffer.from(text);
-  while (rest.length > 0) {
-    try {
-      rest = rest.subarray(writeSync(fd, rest));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-    }
-  }
 }

@@ -1,6 +1,6 @@
 // Writing files for the build-side commands: atomic replace (write a temporary file beside the target,
 // fsync, rename) so a crash never leaves a half-written key, commitmeta or image; and the OS's random
-// source for key generation.
+// source for key generation; and writing all of a text to a descriptor (the structured log on stdout).
 
 import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -50,4 +50,16 @@ export function unlinkBestEffort(path: string): void {
  * node:crypto costs ~0.15 s of a boot under TCG). At most 65,536 bytes a call. */
 export function randomBytes(n: number): Uint8Array {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));
+}
+
+/** write(2) until all of `text` is out: a pipe may take part of it, or (non-blocking) none yet. */
+export function writeAll(fd: number, text: string): void {
+  let rest = Buffer.from(text);
+  while (rest.length > 0) {
+    try {
+      rest = rest.subarray(writeSync(fd, rest));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+    }
+  }
 }

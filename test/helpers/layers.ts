@@ -34,7 +34,7 @@ export const MAY_USE: Readonly<Record<Layer, readonly string[]>> = {
   "sys/ffi": ["ffi-rs", "node:*"],
   sys: ["node:*"],
   boot: [],
-  cli: ["yargs", "node:*"],
+  cli: ["yargs"],
   main: [],
 };
 

@@ -76,6 +76,12 @@ describe("the layer check catches a deliberate violation", () => {
       ],
     },
     {
+      name: "a command touching the OS itself, not through sys/",
+      path: "src/cli/bad.ts",
+      text: 'import { writeSync } from "node:fs";\n',
+      found: ['src/cli/bad.ts:1: cli may not use node:* ("node:fs")'],
+    },
+    {
       name: "src importing test code",
       path: "src/core/bad.ts",
       text: 'import { FakeSys } from "../../test/helpers/fake-sys.ts";\n',
