@@ -121,13 +121,13 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** Index of `name` in the sorted `children`, or `-(insertion point) - 1`. */
-function searchChild(children: Dirent[], name: Uint8Array): number {
+/** Index of `name` in `entries` sorted by name (bytewise), or `-(insertion point) - 1`. */
+export function searchByName(entries: readonly { name: Uint8Array }[], name: Uint8Array): number {
   let lo = 0;
-  let hi = children.length;
+  let hi = entries.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const c = compareBytes(children[mid]!.name, name);
+    const c = compareBytes(entries[mid]!.name, name);
     if (c === 0) return mid;
     if (c < 0) lo = mid + 1;
     else hi = mid;
@@ -136,7 +136,7 @@ function searchChild(children: Dirent[], name: Uint8Array): number {
 }
 
 export function lookupChild(dir: Inode, name: Uint8Array): Dirent | undefined {
-  const i = searchChild(dir.children, name);
+  const i = searchByName(dir.children, name);
   return i >= 0 ? dir.children[i] : undefined;
 }
 
@@ -173,7 +173,7 @@ export function addChild(dir: Inode, name: Uint8Array, inode: Inode, hardlink = 
       `Cannot add ${q(showBytes(name))}: "." and ".." are implicit, expected another name`,
     );
   }
-  const i = searchChild(dir.children, name);
+  const i = searchByName(dir.children, name);
   if (i >= 0)
     throw new FormatError(
       `Cannot add ${q(showBytes(name))}: an entry of that name exists, expected a unique name`,

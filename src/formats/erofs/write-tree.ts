@@ -17,6 +17,7 @@ import {
   S_IFDIR,
   S_IFLNK,
   S_IFREG,
+  searchByName,
   showBytes,
   VALID_FILE_TYPES,
   XATTR_EXTERNAL_BUDGET,
@@ -282,17 +283,7 @@ export function viewTree(root: Inode): WNode {
 
 /** Index of `name` in the node's entries, or `-(insertion point) - 1`. */
 export function findEntry(dir: WNode, name: Uint8Array): number {
-  const entries = dir.entries;
-  let lo = 0;
-  let hi = entries.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const c = compareBytes(entries[mid]!.name, name);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return -lo - 1;
+  return searchByName(dir.entries, name);
 }
 
 export function insertEntry(dir: WNode, entry: WEntry): void {
