@@ -6,11 +6,12 @@
 // A CUSE character device (swtpm cuse) needs /dev/cuse and the cuse module, which this kernel lacks; the
 // socket exercises the same fd transport (FdTpm) that a device node uses.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { SWTPM, type Swtpm, startSwtpm } from "../../qemu/lib/swtpm.ts";
 import {
   extendPcr,
   formatMeasureRecord,
@@ -41,7 +42,6 @@ import {
   TARGET,
 } from "./prepare-root-env.ts";
 
-const SWTPM = "/usr/bin/swtpm";
 if (!existsSync(SWTPM))
   throw new Error(
     `Cannot run swtpm "${SWTPM}": file missing, expected Debian package swtpm (scripts/setup.sh installs it)`,
@@ -54,40 +54,18 @@ const EVENT = measurementEvent({
   policy: "signed",
 });
 
-const started: { child: ChildProcess; dir: string }[] = [];
+const started: Swtpm[] = [];
 
 /** A fresh swtpm (TPM 2.0, TPM2_Startup(CLEAR) done) serving commands on a unix socket. */
-async function startSwtpm(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "sealroot-swtpm-"));
-  const sock = join(dir, "cmd.sock");
-  const child = spawn(
-    SWTPM,
-    [
-      "socket",
-      "--tpm2",
-      "--tpmstate",
-      `dir=${dir}`,
-      "--server",
-      `type=unixio,path=${sock}`,
-      "--ctrl",
-      `type=unixio,path=${join(dir, "ctrl.sock")}`,
-      "--flags",
-      "startup-clear",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  started.push({ child, dir });
-  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!existsSync(sock)) throw new Error(`swtpm did not create ${sock}`);
-  return sock;
+async function startServer(): Promise<string> {
+  const tpm = await startSwtpm({ server: true });
+  started.push(tpm);
+  return tpm.server as string;
 }
 
 afterAll(() => {
   removeCopies();
-  for (const { child, dir } of started) {
-    child.kill("SIGTERM");
-    rmSync(dir, { recursive: true, force: true });
-  }
+  for (const tpm of started) tpm.stop();
 });
 
 /** What the log replays to, bank by bank, for PCR 15. */
@@ -109,7 +87,7 @@ function expected(times: number): Record<string, string> {
 
 describe("sys/tpm.ts against swtpm", () => {
   it("under Bun: finds the four banks, extends PCR 15 in each, reads back the log's replay, names TPM_RC_LOCALITY", async () => {
-    const sock = await startSwtpm();
+    const sock = await startServer();
     const log = join(mkdtempSync(join(tmpdir(), "sealroot-log-")), "run/log/systemd/tpm2-measure.log");
     const r = spawnSync(
       join(ROOT, "node_modules/.bin/bun"),
@@ -166,7 +144,7 @@ describe("sys/tpm.ts against swtpm", () => {
   });
 
   it("under Node: the same transport measures once and reads back H(0 ‖ H(event)) in every bank", async () => {
-    const sock = await startSwtpm();
+    const sock = await startServer();
     const tpm = connectTpmSocket(sock);
     try {
       expect(pcrBanks(tpm, 15).banks).toEqual(PCR_BANKS);
@@ -205,7 +183,7 @@ describe("sys/tpm.ts against swtpm", () => {
 
 describe("sealroot prepare-root measures the boot it prepares", () => {
   it("extends PCR 15 of a real TPM with the boot's event, and the log it appends replays to the TPM's value", async () => {
-    const sock = await startSwtpm();
+    const sock = await startServer();
     const c = freshCopy();
     const r = inNamespace({
       copy: c.copy,
