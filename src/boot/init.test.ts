@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
 import { SysError } from "../base/errors.ts";
 import type { Stat } from "../base/fs.ts";
+import { readKernelCmdline } from "../core/cmdline.ts";
 import { parseExt4Superblock } from "../formats/ext4.ts";
 import type { InitSys } from "../sys/types.ts";
 import { type InitCmdline, parseInitCmdline, refusalLine, runInit } from "./init.ts";
@@ -47,7 +48,7 @@ describe("parseInitCmdline()", () => {
     ["rd.sealroot.root-timeout=2.5", { rootTimeoutMs: 2500 }],
     ["rw=1 init rd.shellx quiet", {}],
   ])("%j", (text, want) => {
-    expect(parseInitCmdline(text)).toEqual({ ...base, ...want });
+    expect(parseInitCmdline(readKernelCmdline(text))).toEqual({ ...base, ...want });
   });
 
   it.each([
@@ -72,7 +73,7 @@ describe("parseInitCmdline()", () => {
       'Cannot parse kernel argument "rd.sealroot.root-timeout=-1": unknown value "-1", expected seconds from 0 to 3600',
     ],
   ])("rejects %j", (text, message) => {
-    expect(() => parseInitCmdline(text)).toThrow(message);
+    expect(() => parseInitCmdline(readKernelCmdline(text))).toThrow(message);
   });
 });
 
@@ -245,7 +246,7 @@ function boot(f: FakeOptions, prepare: () => PrepareRootResult = ok) {
       now: () => (t += 10),
       etcSuffix: "abcdef",
       prepare: (_s, o) => {
-        prepared.push({ sysroot: o.sysroot, mountVar: o.mountVar, cmdline: o.cmdline });
+        prepared.push({ sysroot: o.sysroot, mountVar: o.mountVar, cmdline: o.cmdline.text });
         return prepare();
       },
     });

@@ -5,11 +5,12 @@
 // one-line reason on stderr and /dev/kmsg, then a rescue shell (rd.shell) or power-off — never the root.
 
 import { messageOf, q, SealrootError, UsageError } from "../base/errors.ts";
-import { badValue, MAX_CMDLINE_BYTES, splitCmdline } from "../core/cmdline.ts";
+import { badValue, type KernelCmdline, MAX_CMDLINE_BYTES, readKernelCmdline } from "../core/cmdline.ts";
 import { readPrepareRootConfig } from "../core/config.ts";
 import { emergencyShellRefusal } from "../core/policy.ts";
 import { utf8 } from "../formats/bytes.ts";
 import { EXT4_SUPER_OFFSET, EXT4_SUPER_SIZE, parseExt4Superblock } from "../formats/ext4.ts";
+import { bootSys } from "../sys/boot-sys.ts";
 import {
   MNT_DETACH,
   MS_MOVE,
@@ -59,15 +60,16 @@ export interface InitCmdline {
 const TRUE_WORDS = new Set(["1", "yes", "y", "true", "on"]);
 const FALSE_WORDS = new Set(["0", "no", "n", "false", "off"]);
 
-/** Parses the kernel command line for PID-1 mode; the last of a repeated argument wins, as in the kernel. */
-export function parseInitCmdline(text: string): InitCmdline {
+/** The PID-1 mode's arguments of the command line read once at boot; the last of a repeated argument
+ * wins, as in the kernel. */
+export function parseInitCmdline(cmdline: KernelCmdline): InitCmdline {
   const out: InitCmdline = {
     readonly: true,
     init: DEFAULT_INIT,
     shell: false,
     rootTimeoutMs: DEFAULT_ROOT_TIMEOUT_S * 1000,
   };
-  for (const token of splitCmdline(text)) {
+  for (const token of cmdline.tokens) {
     const eq = token.indexOf("=");
     const key = eq < 0 ? token : token.slice(0, eq);
     const value = eq < 0 ? undefined : token.slice(eq + 1);
@@ -169,17 +171,18 @@ export function runInit(sys: InitSys, o: InitOptions): never {
       () => mountApiFilesystems(sys),
       (mounted) => ({ mounted, uptime: uptime(sys) }),
     );
-    const cmdlineText = utf8
-      .decode(sys.readFile("/proc/cmdline", MAX_CMDLINE_BYTES, "kernel command line"))
-      .replace(/\n$/, "");
+    // read and parsed once: the PID-1 arguments, the shell's policy and the boot's decision share it
+    const cmdline = readKernelCmdline(
+      utf8.decode(sys.readFile("/proc/cmdline", MAX_CMDLINE_BYTES, "kernel command line")).replace(/\n$/, ""),
+    );
     const args = phase(
       "cmdline",
-      () => parseInitCmdline(cmdlineText),
+      () => parseInitCmdline(cmdline),
       (a) => ({ ...a }),
     );
     // the initramfs's own config (trusted); a broken one fails closed before rd.shell can count
     const config = readPrepareRootConfig(sys, "/");
-    if (args.shell) shell = { asked: true, refused: emergencyShellRefusal(cmdlineText, config) };
+    if (args.shell) shell = { asked: true, refused: emergencyShellRefusal(cmdline, config) };
     phase(
       "modules",
       () => loadModules(sys, args.modules),
@@ -197,9 +200,9 @@ export function runInit(sys: InitSys, o: InitOptions): never {
     );
 
     const tPrepare = o.now();
-    const result = (o.prepare ?? prepareRoot)(sys, {
+    const result = (o.prepare ?? prepareRoot)(bootSys(sys), {
       sysroot: SYSROOT,
-      cmdline: cmdlineText,
+      cmdline,
       config,
       keyRoot: "/",
       run: "/run",

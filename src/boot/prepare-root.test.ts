@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { FakeSys, type FakeSysOptions } from "../../test/helpers/fake-sys.ts";
 import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
 import { C1_DIGEST, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../../test/helpers/golden.ts";
+import { readKernelCmdline } from "../core/cmdline.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../core/config.ts";
 import {
   extendPcr,
@@ -21,6 +22,7 @@ import {
 import { toHex } from "../formats/bytes.ts";
 import { decodeVardict, print } from "../formats/gvariant.ts";
 import { eventDigests, type PcrBank } from "../formats/tpm2.ts";
+import { bootSys } from "../sys/boot-sys.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
 
@@ -198,9 +200,9 @@ function boot(run: Run): Booted {
   const before = { mounts: f.mounts(), mem: f.memTree() };
   const phases: string[] = [];
   let clock = 0;
-  const r = prepareRoot(f.sys(), {
+  const r = prepareRoot(bootSys(f.sys(), run.force ? { force: run.force } : {}), {
     sysroot: "/sysroot",
-    cmdline: run.cmdline,
+    cmdline: readKernelCmdline(run.cmdline),
     config:
       run.config === undefined
         ? emptyConfig()
@@ -208,7 +210,6 @@ function boot(run: Run): Booted {
     keyRoot: "/",
     run: "/run",
     etcSuffix: "000000",
-    ...(run.force ? { force: run.force } : {}),
     ...(run.dryRun ? { dryRun: true } : {}),
     log: (e) => {
       phases.push(e.ok ? e.phase : `${e.phase}!`);
@@ -461,6 +462,16 @@ describe("prepareRoot() boots", () => {
     expect(record.plan.steps).toEqual(COMPOSEFS_STEPS);
   });
 
+  it("never patches the decision: it comes back frozen, and the kernel's digest is in a new record", () => {
+    const { r } = boot({ cmdline: BASE, config: SIGNED_CONF });
+    expect(Object.isFrozen(r.decision)).toBe(true);
+    expect(Object.isFrozen(r.decision.image)).toBe(true);
+    expect(r.decision.image).toMatchObject({ digest: C2_DIGEST, measuredBy: "kernel" });
+    expect(() => {
+      (r.decision as { verdict: string }).verdict = "refuse";
+    }).toThrow(TypeError);
+  });
+
   it("logs one event per phase, in order", () => {
     expect(boot({ cmdline: BASE, config: SIGNED_CONF }).phases).toEqual([
       "decide",
@@ -471,9 +482,9 @@ describe("prepareRoot() boots", () => {
 
   it("changes nothing with dryRun, and returns the plan", () => {
     const f = new FakeSys({ mounts: { "/sysroot": extracted("ostree/sysroot.tar") }, dirs: ["/run"] });
-    const r = prepareRoot(f.sys(), {
+    const r = prepareRoot(bootSys(f.sys()), {
       sysroot: "/sysroot",
-      cmdline: `${BASE} ot-composefs=on`,
+      cmdline: readKernelCmdline(`${BASE} ot-composefs=on`),
       config: emptyConfig(),
       keyRoot: "/",
       run: "/run",

@@ -5,7 +5,7 @@
 // and powers off. Exit 0 = the shell may follow. A config it cannot read counts as no opt-in.
 
 import { messageOf, SealrootError } from "../base/errors.ts";
-import { MAX_CMDLINE_BYTES } from "../core/cmdline.ts";
+import { MAX_CMDLINE_BYTES, readKernelCmdline } from "../core/cmdline.ts";
 import { emptyConfig, type PrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
 import { emergencyShellRefusal } from "../core/policy.ts";
 import { utf8 } from "../formats/bytes.ts";
@@ -15,9 +15,9 @@ import type { CliContext, CommandModule, ExitCode } from "./context.ts";
 
 /** Returns 0 when an emergency shell may follow; otherwise reports and powers off (never returns). */
 export function failClosed(sys: InitSys, err: (line: string) => void): ExitCode {
-  const cmdline = utf8
-    .decode(sys.readFile("/proc/cmdline", MAX_CMDLINE_BYTES, "kernel command line"))
-    .replace(/\n$/, "");
+  const cmdline = readKernelCmdline(
+    utf8.decode(sys.readFile("/proc/cmdline", MAX_CMDLINE_BYTES, "kernel command line")).replace(/\n$/, ""),
+  );
   let config: PrepareRootConfig;
   let why: string | undefined;
   try {

@@ -4,10 +4,11 @@
 // is one plain line on stderr (and /dev/kmsg as PID 1), exit 1, with SYSROOT and /run left as they were.
 
 import { type PrepareRootResult, prepareRoot } from "../boot/prepare-root.ts";
-import { MAX_CMDLINE_BYTES } from "../core/cmdline.ts";
+import { MAX_CMDLINE_BYTES, readKernelCmdline } from "../core/cmdline.ts";
 import { parsePrepareRootConfig, readPrepareRootConfig } from "../core/config.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { MAX_KEYFILE_BYTES } from "../formats/keyfile.ts";
+import { bootSys } from "../sys/boot-sys.ts";
 import { realFs, realpath } from "../sys/fs.ts";
 import type { CompatForce } from "../sys/kernel-compat.ts";
 import { realSys, realSysWithTpm } from "../sys/real.ts";
@@ -41,9 +42,10 @@ export function runPrepareRoot(ctx: CliContext, a: PrepareRootArgs): PrepareRoot
   if (a.forceMount2) force.mountApi = "legacy";
   if (a.forceLegacyLowerdir) force.overlayLayers = "legacy";
   const started = performance.now();
-  const result = prepareRoot(a.tpm === undefined ? realSys : realSysWithTpm(a.tpm), {
+  const sys = bootSys(a.tpm === undefined ? realSys : realSysWithTpm(a.tpm), { force });
+  const result = prepareRoot(sys, {
     sysroot: realpath(a.sysroot),
-    cmdline: a.cmdline ?? procCmdline(),
+    cmdline: readKernelCmdline(a.cmdline ?? procCmdline()),
     config:
       a.config !== undefined
         ? parsePrepareRootConfig(
@@ -55,7 +57,6 @@ export function runPrepareRoot(ctx: CliContext, a: PrepareRootArgs): PrepareRoot
     run: "/run",
     ...(a.mountVar !== undefined ? { mountVar: a.mountVar } : {}),
     etcSuffix: toHex(randomBytes(3)),
-    force,
     dryRun: a.dryRun === true,
     log: stdoutEventLog(),
     now: () => performance.now() - started,

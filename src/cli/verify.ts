@@ -6,7 +6,7 @@
 import { q, SealrootError, UsageError } from "../base/errors.ts";
 import { type FsRead, overCap } from "../base/fs.ts";
 import { listBootEntries } from "../core/boot-entries.ts";
-import { parseCmdline } from "../core/cmdline.ts";
+import { bootArgs, type KernelCmdline, readKernelCmdline } from "../core/cmdline.ts";
 import { commitAnchors, commitFile } from "../core/commit-tree.ts";
 import {
   emptyConfig,
@@ -20,7 +20,7 @@ import {
   checkImage,
   type Decision,
   decideTrust,
-  refuse,
+  refused,
   rootAnchors,
 } from "../core/decision.ts";
 import { decodeDeploymentCommit, loadDeploymentCommit, resolveDeployment } from "../core/deployment.ts";
@@ -52,9 +52,9 @@ export function defaultEntryCmdline(fs: FsRead, sysroot: string): { cmdline: str
 function commitTrustAnchors(
   fs: FsRead,
   sysroot: string,
-  cmdline: string,
+  cmdline: KernelCmdline,
 ): { anchors: AnchorSource; config: PrepareRootConfig } | undefined {
-  const target = parseCmdline(cmdline).target;
+  const target = bootArgs(cmdline).target;
   if (!target) return undefined;
   let deployment: ReturnType<typeof resolveDeployment>;
   try {
@@ -112,7 +112,7 @@ export const verifyCommand: CommandModule = (y, ctx, setExit) =>
         .option("json", { type: "boolean", default: false, describe: "print the decision record as JSON" }),
     (argv) => {
       const sysroot = realpath(argv.sysroot);
-      const cmdline = argv.cmdline ?? defaultEntryCmdline(ctx.fs, sysroot).cmdline;
+      const cmdline = readKernelCmdline(argv.cmdline ?? defaultEntryCmdline(ctx.fs, sysroot).cmdline);
       const fromCommit = argv.root === undefined ? commitTrustAnchors(ctx.fs, sysroot, cmdline) : undefined;
       const anchors =
         argv.root !== undefined
@@ -135,15 +135,15 @@ export const verifyCommand: CommandModule = (y, ctx, setExit) =>
         anchors,
         openRepo: (path) => OstreeRepo.open(ctx.fs, path, { inflateRaw }),
       });
-      const d = trust.decision;
+      let d = trust.decision;
       // hashed only when the boot would compare it, and never past the cap (a sparse 64 GiB file is cheap
       // to make)
       const needed = d.expectedDigests.length > 0 || d.verityRequired === true;
       if (d.verdict === "boot" && d.useComposefs && d.image && needed) {
         const size = ctx.fs.lstat(d.image.path).size;
         if (size > MAX_IMAGE_BYTES)
-          refuse(d, "image", overCap("composefs image", d.image.path, size, MAX_IMAGE_BYTES).message);
-        else checkImage(trust, fsverityDigestOfFile(d.image.path), "userspace");
+          d = refused(d, "image", overCap("composefs image", d.image.path, size, MAX_IMAGE_BYTES).message);
+        else d = checkImage(trust, fsverityDigestOfFile(d.image.path), "userspace");
       }
       if (argv.json) ctx.out(`${JSON.stringify(d, null, 2)}\n`);
       if (d.verdict === "refuse") {

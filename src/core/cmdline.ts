@@ -3,7 +3,7 @@
 // ostree's `ostree.prepare-root.composefs=` and sealroot's own `ot-composefs=` / `ot-signed=`. Pure:
 // text in, typed arguments out; invalid values are UsageError. Combining them is policy.ts's job.
 
-import { FormatError, q, UsageError } from "../base/errors.ts";
+import { FormatError, q, SealrootError, UsageError } from "../base/errors.ts";
 import { asciiStrip } from "../formats/keyfile.ts";
 import { parseMinTimestamp, type RollbackFloor, raiseFloor } from "./floor.ts";
 
@@ -144,9 +144,41 @@ export function cmdlineTarget(text: string): BootTarget | undefined {
   return findTarget(splitCmdline(text));
 }
 
+/**
+ * The kernel command line, read once where a boot starts: its text, its tokens (which the PID-1 mode
+ * reads its own arguments from) and the boot's arguments, or the UsageError that refuses them (a refusal
+ * at the policy stage, once the decision is made).
+ */
+export interface KernelCmdline {
+  text: string;
+  tokens: readonly string[];
+  boot?: BootCmdline;
+  error?: SealrootError;
+}
+
+/** Tokenises and parses `text` once; never throws for bad arguments (they are `error`). */
+export function readKernelCmdline(text: string): KernelCmdline {
+  const tokens = splitCmdline(text);
+  try {
+    return { text, tokens, boot: parseTokens(tokens) };
+  } catch (e) {
+    if (!(e instanceof SealrootError)) throw e;
+    return { text, tokens, error: e };
+  }
+}
+
+/** The boot's arguments of `c`, or the error that refuses them. */
+export function bootArgs(c: KernelCmdline): BootCmdline {
+  if (c.boot) return c.boot;
+  throw c.error ?? new UsageError("Cannot parse the kernel command line");
+}
+
 /** Parses a kernel command line into the boot target and the composefs arguments. */
 export function parseCmdline(text: string): BootCmdline {
-  const tokens = splitCmdline(text);
+  return parseTokens(splitCmdline(text));
+}
+
+function parseTokens(tokens: string[]): BootCmdline {
   const composefs: ComposefsKarg[] = [];
   let floor: RollbackFloor = {};
   let tpmRequired: string | undefined;

@@ -2,7 +2,8 @@
 // the record that explains it. `decideTrust` runs every check that needs no image bytes (policy, target,
 // commit re-hash, signatures, signed digest); `checkImage` compares the image's fs-verity digest, which
 // the boot measures with the kernel on the fd it mounts and `sealroot verify` computes in userspace.
-// Pure over the injected FsRead and repository opener; a refusal is a verdict, never a throw.
+// Pure over the injected FsRead and repository opener; a refusal is a verdict, never a throw. A decision
+// is frozen once made: what the boot finds out later (the kernel's digest, the TPM) makes a new record.
 
 import { IntegrityError, q, SealrootError, UsageError } from "../base/errors.ts";
 import { type FsRead, kindName, notRegularFile } from "../base/fs.ts";
@@ -13,7 +14,7 @@ import type { OstreeRepo } from "../formats/ostree/repo.ts";
 import { eventDigests, PCR_BANKS, type PcrBank } from "../formats/tpm2.ts";
 import { MAX_KEY_FILE_BYTES, parsePublicKeyFile } from "../verify/keys.ts";
 import { verifyCommitSignatures } from "../verify/signature.ts";
-import { parseCmdline, requireTarget } from "./cmdline.ts";
+import { bootArgs, type KernelCmdline, requireTarget } from "./cmdline.ts";
 import type { MeasureConfig, PrepareRootConfig, TpmMode } from "./config.ts";
 import {
   type Deployment,
@@ -102,7 +103,8 @@ export interface TrustInputs {
   fs: FsRead;
   /** The physical root filesystem, mounted (absolute, no symlinks). */
   sysroot: string;
-  cmdline: string;
+  /** Read once by the caller (core/cmdline.ts readKernelCmdline). */
+  cmdline: KernelCmdline;
   config: PrepareRootConfig;
   /** Where key paths from kargs and config are read: the initramfs at boot. */
   anchors: AnchorSource;
@@ -118,13 +120,31 @@ export interface Trust {
 
 const refs = (r: InputRef[]) => r.map((x) => `${x.source} ${x.token}`);
 
-/** Marks the decision refused at `stage` with `reason`. */
-export function refuse(d: Decision, stage: Stage, reason: string): Decision {
+/** Marks the decision being built refused at `stage` with `reason` (a refused boot measures nothing). */
+function refuse(d: Decision, stage: Stage, reason: string): Decision {
   d.verdict = "refuse";
   delete d.measurement;
   d.stage = stage;
   d.reason = reason;
   return d;
+}
+
+/**
+ * A copy of the decision, refused with `reason`: at `stage` when a check refused it, or with the stage
+ * left as it was when a step of the boot failed (setup, a mount, a record, the move).
+ */
+export function refused(d: Decision, stage: Stage | undefined, reason: string): Decision {
+  const { measurement: _, ...rest } = d;
+  return freezeDeep({ ...rest, verdict: "refuse", reason, ...(stage ? { stage } : {}) });
+}
+
+/** Freezes `v` and everything it holds: a decision is made once and never patched afterwards. */
+function freezeDeep<T>(v: T): T {
+  if (typeof v === "object" && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) freezeDeep(x);
+  }
+  return v;
 }
 
 /** Runs `step`; a SealrootError becomes a refusal at `stage` with its message. Other errors are bugs. */
@@ -189,10 +209,17 @@ export function rootAnchors(fs: FsRead, root: string, sysroot: string): AnchorSo
   };
 }
 
+/** Every check that needs no image bytes, in the boot's order; the decision comes back frozen. */
 export function decideTrust(inp: TrustInputs): Trust {
+  const trust = decide(inp);
+  freezeDeep(trust.decision);
+  return trust;
+}
+
+function decide(inp: TrustInputs): Trust {
   const d: Decision = {
     verdict: "boot",
-    cmdline: inp.cmdline,
+    cmdline: inp.cmdline.text,
     keySets: [],
     expectedDigests: [],
     applied: [],
@@ -200,9 +227,9 @@ export function decideTrust(inp: TrustInputs): Trust {
   };
   if (inp.config.file !== undefined) d.config = inp.config.file;
 
-  // the command line is parsed once; a parse error is a refusal at the policy stage
+  // an argument that does not parse is a refusal at the policy stage
   const parsed = attempt(d, "policy", () => {
-    const cmdline = parseCmdline(inp.cmdline);
+    const cmdline = bootArgs(inp.cmdline);
     return { cmdline, policy: resolvePolicy(cmdline, inp.config) };
   });
   if (!parsed) return { decision: d };
@@ -338,10 +365,7 @@ function checkBindSources(fs: FsRead, dep: Deployment): true {
 function decideComposefs(trust: Trust, measure: MeasurementRecord): Trust {
   chooseComposefs(trust);
   const d = trust.decision;
-  if (d.verdict === "boot") {
-    d.measurement = measure;
-    completeMeasurement(d);
-  }
+  if (d.verdict === "boot") d.measurement = withEvent(d, measure);
   return trust;
 }
 
@@ -371,36 +395,59 @@ export function policyMode(d: Decision): string {
 }
 
 /**
- * Fills in the event and its per-bank digests from what the decision knows: the commit, the key that
- * verified it, the policy and the composefs image's digest — the one it was held to (an expected
- * digest, which the kernel's measurement must equal), else the one measured when verity is required,
- * else none. Called when the boot is decided and again once the image is measured; `digests` covers
- * every bank sealroot knows until the TPM says which are active.
+ * The measurement with its event and per-bank digests, from what the decision knows: the commit, the key
+ * that verified it, the policy and the composefs image's digest — the one it was held to (an expected
+ * digest, which the kernel's measurement must equal), else the one measured when verity is required
+ * (`pending` until then), else none. `digests` covers every bank sealroot knows until the TPM says which
+ * are active.
  */
-export function completeMeasurement(d: Decision): void {
-  const m = d.measurement;
-  if (!m || !d.deployment) return;
+function withEvent(d: Decision, m: MeasurementRecord): MeasurementRecord {
+  const { event: _e, pending: _p, digests: _d, ...rest } = m;
+  if (!d.deployment) return rest;
   let composefs: string | undefined;
   if (d.useComposefs === true) {
     if (d.expectedDigests.length > 0) composefs = d.image?.digest ?? d.expectedDigests[0]?.hex;
     else if (d.verityRequired === true) {
       composefs = d.image?.digest;
       if (composefs === undefined) {
-        m.pending = "the composefs image's fs-verity digest, which the kernel measures when it is mounted";
-        delete m.event;
-        delete m.digests;
-        return;
+        return {
+          ...rest,
+          pending: "the composefs image's fs-verity digest, which the kernel measures when it is mounted",
+        };
       }
     }
   }
-  delete m.pending;
-  m.event = measurementEvent({
+  const event = measurementEvent({
     commit: d.deployment.commit,
     composefs,
     key: d.keySets[0]?.verifiedBy,
     policy: policyMode(d),
   });
-  m.digests = eventDigests(m.event, PCR_BANKS).map((b) => ({ bank: b.bank, digest: toHex(b.digest) }));
+  const digests = eventDigests(event, PCR_BANKS).map((b) => ({ bank: b.bank, digest: toHex(b.digest) }));
+  return { ...rest, event, digests };
+}
+
+/** What the boot's steps found out, which the decision did not know when it was made. */
+export interface BootOutcome {
+  /** The composefs image's fs-verity digest (hex), measured by the kernel on the fd it mounted. */
+  imageDigest?: string;
+  /** What the measure step did: the TPM, the banks it extended, or why it did not. */
+  measured?: Pick<MeasurementRecord, "digests" | "device" | "skipped" | "unsupported" | "log">;
+}
+
+/** A copy of the decision with the image's measured digest and the event it completes. */
+export function withImageDigest(d: Decision, hex: string, by: "kernel" | "userspace"): Decision {
+  if (!d.image) return d;
+  const next: Decision = { ...d, image: { ...d.image, digest: hex, measuredBy: by } };
+  if (d.measurement) next.measurement = withEvent(next, d.measurement);
+  return freezeDeep(next);
+}
+
+/** The record of a boot: the decision as made, completed with what its steps found out. */
+export function bootRecord(d: Decision, o: BootOutcome): Decision {
+  const withDigest = o.imageDigest === undefined ? d : withImageDigest(d, o.imageDigest, "kernel");
+  if (!o.measured || !withDigest.measurement) return withDigest;
+  return freezeDeep({ ...withDigest, measurement: { ...withDigest.measurement, ...o.measured } });
 }
 
 function chooseComposefs(trust: Trust): void {
@@ -426,25 +473,21 @@ function chooseComposefs(trust: Trust): void {
 /**
  * The image step: `digest` is the image's fs-verity digest (32 bytes) or `undefined` when the image has
  * none (no fs-verity in the kernel's eyes). Every expected digest must equal it; a required verity needs
- * one.
+ * one. Returns the decision completed with the digest, or refused.
  */
 export function checkImage(
   trust: Trust,
   digest: Uint8Array | undefined,
   measuredBy: "kernel" | "userspace",
 ): Decision {
-  const d = trust.decision;
-  if (d.verdict === "refuse" || !d.useComposefs || !d.image) return d;
+  const d0 = trust.decision;
+  if (d0.verdict === "refuse" || !d0.useComposefs || !d0.image) return d0;
   const hex = digest === undefined ? undefined : toHex(digest);
-  if (hex !== undefined) {
-    d.image.digest = hex;
-    d.image.measuredBy = measuredBy;
-    completeMeasurement(d);
-  }
+  const d = hex === undefined ? d0 : withImageDigest(d0, hex, measuredBy);
   const needed = d.expectedDigests.length > 0 || d.verityRequired === true;
   if (!needed) return d;
-  const problem = imageDigestProblem(d.image.path, hex, d.expectedDigests);
-  return problem === undefined ? d : refuse(d, "image", problem);
+  const problem = imageDigestProblem(d0.image.path, hex, d.expectedDigests);
+  return problem === undefined ? d : refused(d, "image", problem);
 }
 
 /**

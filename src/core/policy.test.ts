@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { C2_DIGEST } from "../../test/helpers/golden.ts";
 import { UsageError } from "../base/errors.ts";
-import { parseCmdline } from "./cmdline.ts";
+import { parseCmdline, readKernelCmdline } from "./cmdline.ts";
 import { DEFAULT_KEYPATH, emptyConfig, type PrepareRootConfig, parsePrepareRootConfig } from "./config.ts";
 import { emergencyShellRefusal, resolvePolicy, type TrustPolicy } from "./policy.ts";
 
@@ -437,12 +437,14 @@ describe("emergencyShellRefusal(): rd.shell in a verifying boot needs the initra
     ["ot-composefs=signed=/k.pub", "[sealroot]\nemergency-shell = true\n", undefined],
   ];
   it.each(cases)("%j with config %j", (karg, text, want) => {
-    expect(emergencyShellRefusal(karg, text === undefined ? emptyConfig() : cfg(text))).toBe(want);
+    expect(
+      emergencyShellRefusal(readKernelCmdline(karg), text === undefined ? emptyConfig() : cfg(text)),
+    ).toBe(want);
   });
 
   it("counts a command line that does not resolve to a policy as verifying", () => {
-    expect(emergencyShellRefusal("ot-composefs=bogus", emptyConfig())).toBe(REFUSED);
+    expect(emergencyShellRefusal(readKernelCmdline("ot-composefs=bogus"), emptyConfig())).toBe(REFUSED);
     const contradiction = `ot-composefs=digest=${C2_DIGEST} ot-composefs=digest=${B}`;
-    expect(emergencyShellRefusal(contradiction, emptyConfig())).toBe(REFUSED);
+    expect(emergencyShellRefusal(readKernelCmdline(contradiction), emptyConfig())).toBe(REFUSED);
   });
 });

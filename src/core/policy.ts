@@ -4,7 +4,13 @@
 // lets `ostree.prepare-root.composefs=0` switch a signed config off). Pure; see docs/policy.md.
 
 import { q, SealrootError, UsageError } from "../base/errors.ts";
-import { type BootCmdline, type BootTarget, type ComposefsKarg, parseCmdline } from "./cmdline.ts";
+import {
+  type BootCmdline,
+  type BootTarget,
+  bootArgs,
+  type ComposefsKarg,
+  type KernelCmdline,
+} from "./cmdline.ts";
 import { DEFAULT_KEYPATH, type PrepareRootConfig } from "./config.ts";
 
 export type ComposefsMode = "off" | "maybe" | "on";
@@ -278,11 +284,11 @@ export function resolvePolicy(cmdline: BootCmdline, config: PrepareRootConfig): 
  * A command line that does not even resolve to a policy counts as verifying. `undefined` = allowed,
  * else why not.
  */
-export function emergencyShellRefusal(cmdline: string, config: PrepareRootConfig): string | undefined {
+export function emergencyShellRefusal(cmdline: KernelCmdline, config: PrepareRootConfig): string | undefined {
   if (config.emergencyShell) return undefined;
   let verifying = true;
   try {
-    const p = resolvePolicy(parseCmdline(cmdline), config);
+    const p = resolvePolicy(bootArgs(cmdline), config);
     verifying = p.verityRequired || p.keySets.length > 0 || p.expectedDigest !== undefined;
   } catch (e) {
     if (!(e instanceof SealrootError)) throw e;

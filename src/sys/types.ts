@@ -6,6 +6,7 @@
 import type { FsRead, Stat } from "../base/fs.ts";
 import type { BankDigest } from "../formats/tpm2.ts";
 import type { MountAttr } from "./ffi/structs.ts";
+import type { ComposefsMountOptions, ComposefsMountResult } from "./mount.ts";
 
 export type { MountAttr };
 
@@ -102,6 +103,54 @@ export interface Sys extends FsRead {
   // ---- facts ----
   /** uname -r, for messages and logs (fallbacks are chosen by errno, not by version). */
   kernelRelease(): string;
+}
+
+/** The measured-boot calls, shared by `Sys` and `BootSys`. */
+type MeasuredBoot = Pick<Sys, "tpmMeasure" | "tpmDevices" | "appendMeasureLog" | "measureLogStamp">;
+
+/**
+ * What the boot (src/boot/execute.ts) does to the system, stated as intent: a bind, a private mount tree,
+ * a composefs mount, a move. src/sys/boot-sys.ts implements it over `Sys`'s system calls, so mount flags,
+ * open flags and the kernel's fallbacks stay in sys/. Every method succeeds or throws a SysError.
+ */
+export interface BootSys extends FsRead, MeasuredBoot {
+  stat(path: string): Stat;
+  mkdir(path: string, mode: number): void;
+  rmdir(path: string): void;
+  unlink(path: string): void;
+  symlink(target: string, path: string): void;
+  writeFile(path: string, data: Uint8Array | string, mode: number): void;
+  /** Makes every mount from `path` down private: a move out of a shared parent (systemd makes / shared)
+   * is refused. Not undone. */
+  makePrivate(path: string): void;
+  /** Binds `source` on `target`, read-only when asked. */
+  bind(source: string, target: string, readonly: boolean): void;
+  /** Remounts the bind at `target` read-only. */
+  remountReadonly(target: string): void;
+  /** An overlayfs on `target`. */
+  mountOverlay(target: string, layers: { lowerdir: string; upperdir: string; workdir: string }): void;
+  /** Detaches the mount at `target` (lazily); false when nothing was mounted there. */
+  unmount(target: string): boolean;
+  /** Opens the composefs image read-only, refusing anything but a regular file (no symlink followed). */
+  openImage(path: string): number;
+  /** As `Sys.measureVerity`. */
+  measureVerity(fd: number, path: string): VerityDigest | undefined;
+  close(fd: number): void;
+  /** The EROFS of the image on its fd plus the overlay over the object directories (sys/mount.ts), by
+   * the kernel path this system has or was forced to. */
+  mountComposefs(opts: Omit<ComposefsMountOptions, "force">): ComposefsMountResult;
+  /** Reads the start of `root/rel`; an EIO (verity mismatch) is explained. */
+  probeRead(root: string, rel: string): void;
+  /**
+   * Moves the mount at `staging` onto `target`, detaching what was mounted there; when the move fails,
+   * the old mount is put back and the move's error thrown. `warn` hears what could not be restored
+   * (phase "rollback") or tidied (phase "cleanup") without failing the call.
+   */
+  replaceMount(
+    staging: string,
+    target: string,
+    warn: (phase: "rollback" | "cleanup", what: string, error: unknown) => void,
+  ): void;
 }
 
 /** What the PID-1 mode (src/boot/init.ts) needs beyond the orchestrator's `Sys`. */

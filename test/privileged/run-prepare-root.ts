@@ -10,8 +10,10 @@ import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SysError } from "../../src/base/errors.ts";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "../../src/boot/prepare-root.ts";
+import { readKernelCmdline } from "../../src/core/cmdline.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../../src/core/config.ts";
 import { toHex } from "../../src/formats/bytes.ts";
+import { bootSys } from "../../src/sys/boot-sys.ts";
 import { MNT_DETACH, MS_BIND } from "../../src/sys/ffi/libc.ts";
 import type { CompatForce } from "../../src/sys/kernel-compat.ts";
 import { realSys } from "../../src/sys/real.ts";
@@ -173,16 +175,15 @@ function runInProcess(spec: Spec, sys: Sys): Outcome {
     phases.push(e.ok ? e.phase : `${e.phase}!`);
   };
   try {
-    const r = prepareRoot(sys, {
+    const r = prepareRoot(bootSys(sys, s.force ? { force: s.force } : {}), {
       sysroot: spec.phys,
-      cmdline: s.cmdline,
+      cmdline: readKernelCmdline(s.cmdline),
       config:
         s.config !== undefined ? parsePrepareRootConfig(readFileSync(s.config), s.config) : emptyConfig(),
       keyRoot: "/",
       run: RUN,
       ...(s.mountVar !== undefined ? { mountVar: s.mountVar } : {}),
       etcSuffix: "000000",
-      ...(s.force ? { force: s.force } : {}),
       log,
       now: () => performance.now(),
     });

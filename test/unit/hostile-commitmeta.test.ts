@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cappedRead, type FsRead } from "../../src/base/fs.ts";
 import { sha256 } from "../../src/base/hash.ts";
+import { readKernelCmdline } from "../../src/core/cmdline.ts";
 import { parsePrepareRootConfig } from "../../src/core/config.ts";
 import { decideTrust, rootAnchors } from "../../src/core/decision.ts";
 import { MAX_BOOT_COMMIT_SIZE } from "../../src/core/deployment.ts";
@@ -74,7 +75,7 @@ function decideSigned(sysroot: string, files: Record<string, Uint8Array>) {
       decideTrust({
         fs,
         sysroot,
-        cmdline: `ostree=${D0}`,
+        cmdline: readKernelCmdline(`ostree=${D0}`),
         config: parsePrepareRootConfig("[composefs]\nenabled = signed\n", "prepare-root.conf"),
         anchors: rootAnchors(fs, INITRD, sysroot),
         openRepo: (path) => OstreeRepo.open(fs, path, { inflateRaw }),
