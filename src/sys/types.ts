@@ -113,13 +113,10 @@ type MeasuredBoot = Pick<Sys, "tpmMeasure" | "tpmDevices" | "appendMeasureLog" |
  * a composefs mount, a move. src/sys/boot-sys.ts implements it over `Sys`'s system calls, so mount flags,
  * open flags and the kernel's fallbacks stay in sys/. Every method succeeds or throws a SysError.
  */
-export interface BootSys extends FsRead, MeasuredBoot {
-  stat(path: string): Stat;
-  mkdir(path: string, mode: number): void;
-  rmdir(path: string): void;
-  unlink(path: string): void;
-  symlink(target: string, path: string): void;
-  writeFile(path: string, data: Uint8Array | string, mode: number): void;
+export interface BootSys
+  extends FsRead,
+    MeasuredBoot,
+    Pick<Sys, "stat" | "mkdir" | "rmdir" | "unlink" | "symlink" | "writeFile" | "measureVerity" | "close"> {
   /** Makes every mount from `path` down private: a move out of a shared parent (systemd makes / shared)
    * is refused. Not undone. */
   makePrivate(path: string): void;
@@ -133,9 +130,6 @@ export interface BootSys extends FsRead, MeasuredBoot {
   unmount(target: string): boolean;
   /** Opens the composefs image read-only, refusing anything but a regular file (no symlink followed). */
   openImage(path: string): number;
-  /** As `Sys.measureVerity`. */
-  measureVerity(fd: number, path: string): VerityDigest | undefined;
-  close(fd: number): void;
   /** The EROFS of the image on its fd plus the overlay over the object directories (sys/mount.ts), by
    * the kernel path this system has or was forced to. */
   mountComposefs(opts: Omit<ComposefsMountOptions, "force">): ComposefsMountResult;
