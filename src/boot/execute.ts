@@ -102,7 +102,7 @@ function runStep(r: Run, step: Step): Record<string, unknown> {
     case "probe":
       return probe(sys, step.root);
     case "bind":
-      sys.bind(step.source, step.target, false);
+      sys.bind(step.source, step.target);
       undo.push({ what: `umount ${step.target}`, run: () => sys.unmount(step.target) });
       if (step.readonly) sys.remountReadonly(step.target);
       return {};

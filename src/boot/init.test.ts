@@ -5,6 +5,8 @@
 
 import { describe, expect, it } from "vitest";
 import { fakeStat } from "../../test/helpers/fake-stat.ts";
+import { KernelSys } from "../../test/helpers/kernel-sys.ts";
+import type { FaultRule } from "../../test/helpers/recorder.ts";
 import { SysError } from "../base/errors.ts";
 import type { Stat } from "../base/fs.ts";
 import { readKernelCmdline } from "../core/cmdline.ts";
@@ -126,26 +128,40 @@ interface FakeOptions {
   failModule?: string;
   /** More files of the initramfs (e.g. /usr/lib/ostree/prepare-root.conf). */
   files?: Record<string, string>;
+  /** Fails kernel calls by their recorded line (test/helpers/recorder.ts). */
+  fault?: FaultRule;
 }
 
+/** InitSys over the recording kernel (test/helpers/kernel-sys.ts): its mounts and module loads are
+ * recorded there; block devices (appearing after some sleeps, with an ext4 superblock) are this fake's. */
 function fakeInit(f: FakeOptions) {
-  const calls: string[] = [];
   let sleeps = 0;
   /** The first exec or power-off ends the process: later calls (only reachable in a fake) are not recorded. */
   let ended: Stop | undefined;
-  const end = (how: string, call: string): never => {
+  const dirs = new Set(["/", "/proc", "/sys", "/dev", "/run", "/sysroot", "/etc", "/lib/modules"]);
+  const k = new KernelSys({
+    files: {
+      "/proc/cmdline": `${f.cmdline}\n`,
+      "/proc/filesystems": "nodev\tsysfs\nnodev\tproc\n\text4\n\tvfat\n",
+      "/etc/modules-load": "loop\n# comment\noverlay\n",
+      "/proc/uptime": "3.25 5.00\n",
+      "/sys/class/block/loop1/size": "0\n",
+      ...f.files,
+    },
+    mounted: ["/proc"], // the /init wrapper mounted it
+    ...(f.fault ? { fault: f.fault } : {}),
+  });
+  const end = (how: string, line: string): never => {
     if (!ended) {
-      calls.push(call);
+      k.rec(line, () => {});
       ended = new Stop(how);
     }
     throw ended;
   };
-  const dirs = new Set(["/", "/proc", "/sys", "/dev", "/run", "/sysroot", "/etc", "/lib/modules"]);
-  const procMounted = new Set(["/proc"]); // the /init wrapper mounted it
   const disks = () => (f.disks ?? []).filter((d) => sleeps >= (d.after ?? 0));
   const st = (kind: Stat["kind"], dev: number): Stat => fakeStat(kind, { dev, ino: 1 });
   const lookup = (path: string): Stat | undefined => {
-    if (procMounted.has(path)) return st("dir", 99);
+    if (path === "/proc") return st("dir", 99);
     if (dirs.has(path)) return st("dir", 1);
     if (path === "/sys/class/block") return st("dir", 2);
     const d = disks().find((x) => `/dev/${x.name}` === path);
@@ -154,38 +170,21 @@ function fakeInit(f: FakeOptions) {
     if (path.startsWith("/sysroot/") && (f.newRoot ?? []).includes(path.slice(8))) return st("file", 4);
     return undefined;
   };
-  const files: Record<string, string> = {
-    "/proc/cmdline": `${f.cmdline}\n`,
-    "/proc/filesystems": "nodev\tsysfs\nnodev\tproc\n\text4\n\tvfat\n",
-    "/etc/modules-load": "loop\n# comment\noverlay\n",
-    "/proc/uptime": "3.25 5.00\n",
-    "/sys/class/block/loop1/size": "0\n",
-    ...f.files,
-  };
+  /** Block devices opened to read their superblock (not recorded). */
   const fds = new Map<number, string>();
-  const sys: Partial<InitSys> = {
+  const kernel = k.sys();
+  const sys: InitSys = {
+    ...kernel,
     lstatIfExists: lookup,
     stat: (p) => {
       const s = lookup(p);
       if (!s) throw new Error(`fake: stat ${p}`);
       return s;
     },
-    readFile: (p) => {
-      const t = files[p];
-      if (t === undefined) throw new Error(`fake: readFile ${p}`);
-      return new TextEncoder().encode(t);
-    },
-    readFileIfExists: (p) => (files[p] === undefined ? undefined : new TextEncoder().encode(files[p])),
     readdir: (p) => (p === "/sys/class/block" ? ["loop0", "loop1", ...disks().map((d) => d.name)] : []),
-    mkdir: (p) => {
-      calls.push(`mkdir ${p}`);
+    mkdir: (p, mode) => {
+      kernel.mkdir(p, mode);
       dirs.add(p);
-    },
-    mount: (source, target, fstype, flags, data) => {
-      calls.push(`mount ${source} ${target} ${fstype} ${flags} ${data}`);
-    },
-    umount2: (t, flags) => {
-      calls.push(`umount2 ${t} ${flags}`);
     },
     open: (p) => {
       if (p === "/dev/loop0") throw new SysError("ENXIO", `Cannot open "${p}": ENXIO`);
@@ -201,23 +200,22 @@ function fakeInit(f: FakeOptions) {
     close: (fd) => {
       fds.delete(fd);
     },
-    loadModule: (p) => {
-      calls.push(`insmod ${p}`);
-      if (f.failModule && p.includes(f.failModule)) {
-        throw new SysError("ENOEXEC", `Cannot load kernel module "${p}": ENOEXEC`);
-      }
-      return true;
-    },
+    loadModule: (p) =>
+      k.rec(`loadModule(${p})`, () => {
+        if (f.failModule && p.includes(f.failModule))
+          throw new SysError("ENOEXEC", `Cannot load kernel module "${p}": ENOEXEC`);
+        return true;
+      }),
     sleep: () => {
       sleeps++;
     },
     writeDevice: (p, text) => {
-      if (!ended) calls.push(`write ${p} ${JSON.stringify(text)}`);
+      if (!ended) k.rec(`writeDevice(${p}, ${JSON.stringify(text)})`, () => {});
     },
-    exec: (p, argv) => end(`exec ${argv[0]}`, `exec ${p} ${argv.join(" ")}`),
-    powerOff: () => end("poweroff", "poweroff"),
+    exec: (p, argv) => end(`exec ${argv[0]}`, `exec(${p}, ${argv.join(" ")})`),
+    powerOff: () => end("poweroff", "powerOff()"),
   };
-  return { sys: sys as InitSys, calls, sleeps: () => sleeps, ended: () => ended !== undefined };
+  return { sys, calls: k.calls, sleeps: () => sleeps, ended: () => ended !== undefined };
 }
 
 const ok = (): PrepareRootResult => ({ decision: { verdict: "boot" } as never, timings: {} });
@@ -257,11 +255,6 @@ function boot(f: FakeOptions, prepare: () => PrepareRootResult = ok) {
   return { ...fake, err, events, prepared, stop };
 }
 
-const MS_NOSUID = 2;
-const MS_NODEV = 4;
-const MS_NOEXEC = 8;
-const MS_RDONLY = 1;
-
 describe("runInit()", () => {
   const disks = [{ name: "vda", label: "sealroot-vm", after: 3 }];
 
@@ -274,17 +267,17 @@ describe("runInit()", () => {
     expect(r.stop?.how).toBe("exec switch_root");
     expect(r.sleeps()).toBe(3);
     expect(r.calls).toEqual([
-      `mount sysfs /sys sysfs ${MS_NOSUID | MS_NODEV | MS_NOEXEC} null`,
-      `mount devtmpfs /dev devtmpfs ${MS_NOSUID} mode=0755`,
-      `mount tmpfs /run tmpfs ${MS_NOSUID | MS_NODEV} mode=0755`,
-      "insmod /lib/modules/loop.ko",
-      "insmod /lib/modules/overlay.ko",
-      "mount /dev/vda /sysroot ext4 0 null",
-      "umount2 /dev 2",
-      "umount2 /proc 2",
-      "umount2 /sys 2",
-      "umount2 /run 2",
-      "exec /bin/busybox switch_root /sysroot /sysroot/t/init",
+      "mount(sysfs, /sys, sysfs, MS_NOSUID|MS_NODEV|MS_NOEXEC, null)",
+      "mount(devtmpfs, /dev, devtmpfs, MS_NOSUID, mode=0755)",
+      "mount(tmpfs, /run, tmpfs, MS_NOSUID|MS_NODEV, mode=0755)",
+      "loadModule(/lib/modules/loop.ko)",
+      "loadModule(/lib/modules/overlay.ko)",
+      "mount(/dev/vda, /sysroot, ext4, 0, null)",
+      "umount2(/dev, MNT_DETACH)",
+      "umount2(/proc, MNT_DETACH)",
+      "umount2(/sys, MNT_DETACH)",
+      "umount2(/run, MNT_DETACH)",
+      "exec(/bin/busybox, switch_root /sysroot /sysroot/t/init)",
     ]);
     expect(r.prepared).toEqual([
       {
@@ -310,30 +303,26 @@ describe("runInit()", () => {
       cmdline: "root=/dev/vda ro rd.sealroot.modules=erofs",
       disks: [{ name: "vda", label: "x" }],
       newRoot: ["/sbin/init"],
+      fault: (line) => (line.includes(", ext4,") ? "EINVAL" : undefined),
     });
     const lstat = f.sys.lstatIfExists;
     f.sys.lstatIfExists = (p) =>
       ["/sysroot/dev", "/sysroot/proc", "/sysroot/sys", "/sysroot/run"].includes(p)
         ? lstat("/dev")
         : lstat(p);
-    const mount = f.sys.mount;
-    f.sys.mount = (s, t, ty, fl, d) => {
-      mount(s, t, ty, fl, d);
-      if (ty === "ext4") throw new SysError("EINVAL", 'Cannot mount ext4 "/dev/vda" on "/sysroot": EINVAL');
-    };
     expect(() =>
       runInit(f.sys, { log: () => {}, err: () => {}, now: () => 0, etcSuffix: "x", prepare: ok }),
     ).toThrow(Stop);
     const r = f.calls;
     expect(r.slice(3)).toEqual([
-      "insmod /lib/modules/erofs.ko",
-      `mount /dev/vda /sysroot ext4 ${MS_RDONLY} null`,
-      `mount /dev/vda /sysroot vfat ${MS_RDONLY} null`,
-      "mount /dev /sysroot/dev null 8192 null",
-      "mount /proc /sysroot/proc null 8192 null",
-      "mount /sys /sysroot/sys null 8192 null",
-      "mount /run /sysroot/run null 8192 null",
-      "exec /bin/busybox switch_root /sysroot /sbin/init",
+      "loadModule(/lib/modules/erofs.ko)",
+      "mount(/dev/vda, /sysroot, ext4, MS_RDONLY, null) → EINVAL",
+      "mount(/dev/vda, /sysroot, vfat, MS_RDONLY, null)",
+      "mount(/dev, /sysroot/dev, null, MS_MOVE, null)",
+      "mount(/proc, /sysroot/proc, null, MS_MOVE, null)",
+      "mount(/sys, /sysroot/sys, null, MS_MOVE, null)",
+      "mount(/run, /sysroot/run, null, MS_MOVE, null)",
+      "exec(/bin/busybox, switch_root /sysroot /sbin/init)",
     ]);
   });
 
@@ -346,7 +335,10 @@ describe("runInit()", () => {
     const line = `sealroot: prepare-root refused (image): ${reason}`;
     expect(r.stop?.how).toBe("poweroff");
     expect(r.err).toEqual([`${line}\n`]);
-    expect(r.calls.slice(-2)).toEqual([`write /dev/kmsg ${JSON.stringify(`<2>${line}\n`)}`, "poweroff"]);
+    expect(r.calls.slice(-2)).toEqual([
+      `writeDevice(/dev/kmsg, ${JSON.stringify(`<2>${line}\n`)})`,
+      "powerOff()",
+    ]);
     expect(r.calls.some((c) => c.includes("switch_root"))).toBe(false);
     expect(r.events.at(-1)).toEqual({
       phase: "boot",
@@ -366,7 +358,7 @@ describe("runInit()", () => {
       "sealroot: prepare-root refused (signature): No valid signature\n",
       "sealroot: rd.shell: starting a shell; the root was NOT switched to\n",
     ]);
-    expect(r.calls.at(-1)).toBe("exec /bin/busybox sh");
+    expect(r.calls.at(-1)).toBe("exec(/bin/busybox, sh)");
   });
 
   const SIGNED_CONF = { "/usr/lib/ostree/prepare-root.conf": "[composefs]\nenabled = signed\n" };
@@ -379,7 +371,7 @@ describe("runInit()", () => {
     );
     expect(r.stop?.how).toBe("poweroff");
     expect(r.err).toEqual(["sealroot: prepare-root refused (signature): No valid signature\n", shellIgnored]);
-    expect(r.calls.some((c) => c.includes("busybox sh"))).toBe(false);
+    expect(r.calls.some((c) => c.startsWith("exec(/bin/busybox, sh"))).toBe(false);
   });
 
   it("powers off despite rd.shell when the unverified command line itself asks for verity", () => {
@@ -399,7 +391,7 @@ describe("runInit()", () => {
       refused("signature", "No valid signature"),
     );
     expect(r.stop?.how).toBe("exec sh");
-    expect(r.calls.at(-1)).toBe("exec /bin/busybox sh");
+    expect(r.calls.at(-1)).toBe("exec(/bin/busybox, sh)");
   });
 
   it("gives up on a root device that never appears after rd.sealroot.root-timeout=, naming what it saw", () => {
@@ -421,7 +413,7 @@ describe("runInit()", () => {
     expect(r.err[0]).toBe(
       'sealroot: Cannot switch root to "/nope": absent in the prepared root "/sysroot", expected the OS init (init=)\n',
     );
-    expect(r.calls.some((c) => c.startsWith("umount2") || c.includes("8192"))).toBe(false);
+    expect(r.calls.some((c) => c.startsWith("umount2") || c.includes("MS_MOVE"))).toBe(false);
   });
 
   it("fails closed on an unexpected exception inside prepare-root", () => {

@@ -1,15 +1,16 @@
-// prepareRoot() against a recording fake Sys (test/helpers/fake-sys.ts) that reads the golden sysroot
-// (ostree/sysroot.tar, extracted) through real reads and models the mounts: the exact side-effecting calls
-// of each boot mode and kernel path, of each refusal (nothing mounted, every directory it made removed),
-// and of a fault injected at one call (the undo log run in reverse). The real Sys runs the same scenarios
-// in test/privileged/prepare-root*.test.ts.
-
+// prepareRoot() against a recording fake BootSys (test/helpers/fake-sys.ts) that reads the golden sysroot
+// (ostree/sysroot.tar, extracted) through real reads and models the mounts: the exact intents of each boot
+// mode (bind, make private, mount composefs, replace the mount), of each refusal (nothing mounted, every
+// directory it made removed), and of a fault injected at one call (the undo log run in reverse). Which
+// system calls each intent makes, on each kernel, is pinned by src/sys/boot-sys.test.ts and
+// mount.test.ts; the real Sys runs the same scenarios in test/privileged/prepare-root*.test.ts.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FakeSys, type FakeSysOptions } from "../../test/helpers/fake-sys.ts";
 import { extracted, OSTREE } from "../../test/helpers/fixtures.ts";
 import { C1_DIGEST, C2, C2_DIGEST, PRIMARY_KEY_HEX } from "../../test/helpers/golden.ts";
+import { failNth } from "../../test/helpers/recorder.ts";
 import { readKernelCmdline } from "../core/cmdline.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../core/config.ts";
 import {
@@ -22,8 +23,6 @@ import {
 import { toHex } from "../formats/bytes.ts";
 import { decodeVardict, print } from "../formats/gvariant.ts";
 import { eventDigests, type PcrBank } from "../formats/tpm2.ts";
-import { bootSys } from "../sys/boot-sys.ts";
-import type { CompatForce } from "../sys/kernel-compat.ts";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
 
 /** `ostree=` of boot entry ostree-2.conf: deployment 0, commit 2 (MANIFEST.md, "Deployment sysroot"). */
@@ -48,53 +47,21 @@ const SETUP = [
   "mkdir(/run/ostree/.private, 0o000)",
   "mkdir(/run/sealroot, 0o755)",
   `mkdir(${STAGING}, 0o755)`,
-  "mount(null, /, null, MS_REC|MS_PRIVATE, null)",
+  "makePrivate(/)",
 ];
 const SETUP_COMPOSEFS = [...SETUP, `mkdir(${LOWER}, 0o700)`];
-const OPEN_IMAGE = [`open(${CFS}, O_RDONLY|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK) = 3`, "fstat(3)"];
+const OPEN_IMAGE = `openImage(${CFS}) = 3`;
 const MEASURE = `measureVerity(3) = sha256:${C2_DIGEST}`;
-const HEADER = "pread(3, 32, 0)";
-/** EROFS from the image fd itself (Linux 6.12), new mount API. */
-const EROFS_FILE_NEW = [
-  "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
-  "fsconfig(4, source=/proc/self/fd/3)",
-  "fsconfig(4, ro)",
-  "fsconfig(4, noacl)",
-  "fsconfig(4, create)",
-  "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
-  `moveMount(5, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
-  "close(5)",
-  "close(4)",
-];
-/** EROFS on a loop device bound to the image fd (before Linux 6.12), new mount API. */
-const EROFS_LOOP_NEW = [
-  `loopAttach(3, ${CFS}) = /dev/loop0 fd 4`,
-  "fsopen(erofs, FSOPEN_CLOEXEC) = 5",
-  "fsconfig(5, source=/dev/loop0)",
-  "fsconfig(5, ro)",
-  "fsconfig(5, noacl)",
-  "fsconfig(5, create)",
-  "fsmount(5, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 6",
-  `moveMount(6, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
-  "close(6)",
-  "close(5)",
-  "close(4)",
-];
-/** The overlay through the new mount API with lowerdir+/datadir+ (Linux 6.8); `verity` with a digest. */
-const overlayNew = (verity: boolean) => [
-  "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
-  "fsconfig(4, sealroot-probe-unsupported=1) → EINVAL",
-  "fsconfig(4, source=composefs)",
-  "fsconfig(4, metacopy=on)",
-  "fsconfig(4, redirect_dir=on)",
-  ...(verity ? ["fsconfig(4, verity=require)"] : []),
-  `fsconfig(4, lowerdir+=${LOWER})`,
-  "fsconfig(4, datadir+=/sysroot/ostree/repo/objects)",
-  "fsconfig(4, create)",
-  "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
-  `moveMount(5, "", AT_FDCWD, ${STAGING}, MOVE_MOUNT_F_EMPTY_PATH)`,
-  "close(5)",
-  "close(4)",
+/** The image's EROFS and the overlay on the staging directory, from the fd that was measured (which
+ * system calls, on which kernel: src/sys/mount.test.ts and boot-sys.test.ts). */
+const composefs = (verity: boolean) =>
+  `mountComposefs(fd 3, ${STAGING}, lower ${LOWER}, data /sysroot/ostree/repo/objects${verity ? ", verity=require" : ""}, ro)`;
+/** Open, (measure,) mount, close: the composefs step. */
+const MOUNT_IMAGE = (verity: boolean) => [
+  OPEN_IMAGE,
+  ...(verity ? [MEASURE] : []),
+  composefs(verity),
+  "close(3)",
 ];
 /** The plan of a composefs boot, step by step (each step is also one logged phase). */
 const COMPOSEFS_STEPS = [
@@ -117,17 +84,16 @@ const COMPOSEFS_STEPS = [
   "write-decision",
   "move-into-place",
 ];
-const DETACH_LOWER_CLOSE_IMAGE = [`umount2(${LOWER}, MNT_DETACH)`, "close(3)"];
 /** The verity probe: the first non-empty file, breadth-first, of commit 2's tree read through the overlay. */
-const PROBE = [`open(${STAGING}/usr/bin/hello, O_RDONLY|O_CLOEXEC) = 3`, "pread(3, 4096, 0)", "close(3)"];
+const PROBE = `probeRead(${STAGING}, usr/bin/hello)`;
 const VOLATILE_ROOT = ["mkdir(/run/systemd, 0o755)", "symlink(/dev/block/254:1, /run/systemd/volatile-root)"];
 /** /etc, /sysroot read-only with the stateroot's var writable inside it, /var. */
 const BINDS_COMPOSEFS = [
-  `mount(${DEP}/etc, ${STAGING}/etc, null, MS_BIND|MS_SILENT, null)`,
-  `mount(/sysroot, ${STAGING}/sysroot, null, MS_BIND|MS_SILENT, null)`,
-  `mount(${VAR}, ${VAR}, null, MS_BIND|MS_SILENT, null)`,
-  `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`,
-  `mount(null, ${STAGING}/sysroot, null, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_SILENT, null)`,
+  `bind(${DEP}/etc, ${STAGING}/etc)`,
+  `bind(/sysroot, ${STAGING}/sysroot)`,
+  `bind(${VAR}, ${VAR})`,
+  `bind(${VAR}, ${STAGING}/var)`,
+  `remountReadonly(${STAGING}/sysroot)`,
 ];
 /** The measurement (no TPM in the fake unless a case gives one), then the two records. */
 const RECORDS = [
@@ -135,13 +101,7 @@ const RECORDS = [
   "writeFile(/run/ostree-booted, 0o644)",
   "writeFile(/run/sealroot/decision.json, 0o644)",
 ];
-const MOVE = [
-  "openTree(AT_FDCWD, /sysroot, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = 3",
-  "umount2(/sysroot, MNT_DETACH)",
-  `mount(${STAGING}, /sysroot, null, MS_MOVE, null)`,
-  "close(3)",
-  `rmdir(${STAGING})`,
-];
+const MOVE = [`replaceMount(${STAGING}, /sysroot)`, `rmdir(${STAGING})`];
 const TAIL_COMPOSEFS = [...VOLATILE_ROOT, ...BINDS_COMPOSEFS, ...RECORDS, ...MOVE];
 /** The directories SETUP (and SETUP_COMPOSEFS) made, removed in reverse. */
 const RMDIR_SETUP = [
@@ -172,7 +132,6 @@ interface Run {
   config?: string;
   /** Which public key the initramfs holds at KEYFILE. */
   key?: "ed25519" | "ed25519-other";
-  force?: CompatForce;
   /** Changes to the fake system (its mounts and key file are set here). */
   fake?: Partial<FakeSysOptions>;
   dryRun?: boolean;
@@ -200,7 +159,7 @@ function boot(run: Run): Booted {
   const before = { mounts: f.mounts(), mem: f.memTree() };
   const phases: string[] = [];
   let clock = 0;
-  const r = prepareRoot(bootSys(f.sys(), run.force ? { force: run.force } : {}), {
+  const r = prepareRoot(f.sys(), {
     sysroot: "/sysroot",
     cmdline: readKernelCmdline(run.cmdline),
     config:
@@ -231,60 +190,32 @@ interface BootCase extends Run {
 
 const BOOTS: BootCase[] = [
   {
-    name: "ot-composefs=on mounts the image's EROFS from its own fd and the overlay with the new mount API, measuring nothing",
+    name: "ot-composefs=on mounts the image from the fd it opened, measuring nothing and probing nothing",
     cmdline: `${BASE} ot-composefs=on`,
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(false),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...TAIL_COMPOSEFS,
-    ],
+    calls: [...SETUP_COMPOSEFS, ...MOUNT_IMAGE(false), ...TAIL_COMPOSEFS],
   },
   {
     name: "a signed config with the right key measures the image on the fd it then mounts, with verity=require and a probe read",
     cmdline: BASE,
     config: SIGNED_CONF,
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      MEASURE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(true),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...PROBE,
-      ...TAIL_COMPOSEFS,
-    ],
+    calls: [...SETUP_COMPOSEFS, ...MOUNT_IMAGE(true), PROBE, ...TAIL_COMPOSEFS],
   },
   {
     name: "ot-composefs=digest= with the image's digest boots like signed mode, without reading a key",
     cmdline: `${BASE} ot-composefs=digest=${C2_DIGEST}`,
     key: "ed25519-other",
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      MEASURE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(true),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...PROBE,
-      ...TAIL_COMPOSEFS,
-    ],
+    calls: [...SETUP_COMPOSEFS, ...MOUNT_IMAGE(true), PROBE, ...TAIL_COMPOSEFS],
   },
   {
     name: "ot-composefs=off binds the deployment as ostree's legacy mount: /usr read-only, /sysroot and /var writable",
     cmdline: `${BASE} ot-composefs=off`,
     calls: [
       ...SETUP,
-      `mount(${DEP}, ${STAGING}, null, MS_BIND|MS_SILENT, null)`,
-      `mount(${STAGING}/usr, ${STAGING}/usr, null, MS_BIND|MS_SILENT, null)`,
-      `mount(null, ${STAGING}/usr, null, MS_RDONLY|MS_REMOUNT|MS_BIND|MS_SILENT, null)`,
-      `mount(/sysroot, ${STAGING}/sysroot, null, MS_BIND|MS_SILENT, null)`,
-      `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`,
+      `bind(${DEP}, ${STAGING})`,
+      `bind(${STAGING}/usr, ${STAGING}/usr)`,
+      `remountReadonly(${STAGING}/usr)`,
+      `bind(/sysroot, ${STAGING}/sysroot)`,
+      `bind(${VAR}, ${STAGING}/var)`,
       ...RECORDS,
       ...MOVE,
     ],
@@ -297,107 +228,12 @@ const BOOTS: BootCase[] = [
     ],
   },
   {
-    name: "force erofsSource=loop attaches a loop device to the image fd and mounts that",
-    cmdline: `${BASE} ot-composefs=on`,
-    force: { erofsSource: "loop" },
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      ...EROFS_LOOP_NEW,
-      ...overlayNew(false),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...TAIL_COMPOSEFS,
-    ],
-  },
-  {
-    name: "force mountApi=legacy mounts both with mount(2) and escaped option strings",
-    cmdline: `${BASE} ot-composefs=on`,
-    force: { mountApi: "legacy" },
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      `mount(/proc/self/fd/3, ${LOWER}, erofs, MS_RDONLY, noacl)`,
-      `mount(composefs, ${STAGING}, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,lowerdir+=${LOWER},datadir+=/sysroot/ostree/repo/objects)`,
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...TAIL_COMPOSEFS,
-    ],
-  },
-  {
-    name: "force overlayLayers=legacy gives the overlay one lowerdir=IMAGE::OBJECTS (data-only layer)",
-    cmdline: `${BASE} ot-composefs=on`,
-    force: { overlayLayers: "legacy" },
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
-      "fsconfig(4, sealroot-probe-unsupported=1) → EINVAL",
-      "fsconfig(4, source=composefs)",
-      "fsconfig(4, metacopy=on)",
-      "fsconfig(4, redirect_dir=on)",
-      `fsconfig(4, lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`,
-      "fsconfig(4, create)",
-      "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
-      `moveMount(5, "", AT_FDCWD, ${STAGING}, MOVE_MOUNT_F_EMPTY_PATH)`,
-      "close(5)",
-      "close(4)",
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...TAIL_COMPOSEFS,
-    ],
-  },
-  {
-    name: "signed mode with every fallback forced (a Linux 6.5 kernel): loop, mount(2), lowerdir=A::B, verity=require",
-    cmdline: BASE,
-    config: SIGNED_CONF,
-    force: { erofsSource: "loop", mountApi: "legacy", overlayLayers: "legacy" },
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      MEASURE,
-      HEADER,
-      `loopAttach(3, ${CFS}) = /dev/loop0 fd 4`,
-      `mount(/dev/loop0, ${LOWER}, erofs, MS_RDONLY, noacl)`,
-      "close(4)",
-      `mount(composefs, ${STAGING}, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,verity=require,lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`,
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...PROBE,
-      ...TAIL_COMPOSEFS,
-    ],
-  },
-  {
-    name: "a kernel without file-backed EROFS (before 6.12) answers ENOTBLK and the image goes through a loop device",
-    cmdline: `${BASE} ot-composefs=on`,
-    fake: { noFileBackedErofs: true },
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
-      "fsconfig(4, source=/proc/self/fd/3)",
-      "fsconfig(4, ro)",
-      "fsconfig(4, noacl)",
-      "fsconfig(4, create) → ENOTBLK",
-      "close(4)",
-      ...EROFS_LOOP_NEW,
-      ...overlayNew(false),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...TAIL_COMPOSEFS,
-    ],
-  },
-  {
     name: "a failing /run/systemd/volatile-root symlink is best effort, as in ostree: the boot goes on",
     cmdline: `${BASE} ot-composefs=on`,
-    fake: { fault: { call: "symlink(", errno: "EIO" } },
+    fake: { fault: failNth("symlink(", "EIO") },
     calls: [
       ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(false),
-      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...MOUNT_IMAGE(false),
       "mkdir(/run/systemd, 0o755)",
       "symlink(/dev/block/254:1, /run/systemd/volatile-root) → EIO",
       ...BINDS_COMPOSEFS,
@@ -482,7 +318,7 @@ describe("prepareRoot() boots", () => {
 
   it("changes nothing with dryRun, and returns the plan", () => {
     const f = new FakeSys({ mounts: { "/sysroot": extracted("ostree/sysroot.tar") }, dirs: ["/run"] });
-    const r = prepareRoot(bootSys(f.sys()), {
+    const r = prepareRoot(f.sys(), {
       sysroot: "/sysroot",
       cmdline: readKernelCmdline(`${BASE} ot-composefs=on`),
       config: emptyConfig(),
@@ -545,7 +381,7 @@ const FAILS: FailCase[] = [
   {
     name: "an image whose digest is not ot-composefs=digest= is refused after measuring it, and the directories go",
     cmdline: `${BASE} ot-composefs=digest=${C1_DIGEST}`,
-    calls: [...SETUP_COMPOSEFS, ...OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
+    calls: [...SETUP_COMPOSEFS, OPEN_IMAGE, MEASURE, "close(3)", ...RMDIR_SETUP_COMPOSEFS],
     failed: {
       stage: "image",
       reason: `Cannot verify composefs image "${CFS}": fs-verity digest ${C2_DIGEST}, expected ${C1_DIGEST} (karg ot-composefs=digest=${C1_DIGEST})`,
@@ -556,131 +392,92 @@ const FAILS: FailCase[] = [
     cmdline: BASE,
     config: SIGNED_CONF,
     fake: { verity: {} },
-    calls: [
-      ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      "measureVerity(3) = none",
-      "close(3)",
-      ...RMDIR_SETUP_COMPOSEFS,
-    ],
+    calls: [...SETUP_COMPOSEFS, OPEN_IMAGE, "measureVerity(3) = none", "close(3)", ...RMDIR_SETUP_COMPOSEFS],
     failed: {
       stage: "image",
       reason: `Cannot measure composefs image "${CFS}": fs-verity is not enabled on it, expected a verity-protected image`,
     },
   },
   {
-    name: "an EIO from the overlay's fsmount detaches the EROFS, closes every fd and undoes the rest in reverse",
+    name: "a failed composefs mount closes the image and undoes the rest in reverse",
     cmdline: BASE,
     config: SIGNED_CONF,
-    fake: { fault: { call: "fsmount(", nth: 2, errno: "EIO" } },
+    fake: { fault: failNth("mountComposefs(", "EIO") },
     calls: [
       ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
+      OPEN_IMAGE,
       MEASURE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(true).slice(0, 9),
-      "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) → EIO",
-      "close(4)",
-      `umount2(${LOWER}, MNT_DETACH)`,
+      `${composefs(true)} → EIO`,
       "close(3)",
-      // the undo log, newest first: both composefs mount points (nothing there any more), then the mkdirs
-      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
-      `umount2(${STAGING}, MNT_DETACH) → EINVAL`,
+      // the undo log, newest first: both composefs mount points (nothing there), then the mkdirs
+      `unmount(${LOWER}) = false`,
+      `unmount(${STAGING}) = false`,
       ...RMDIR_SETUP_COMPOSEFS,
     ],
-    failed: { stage: "image", reason: INJECTED("fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY)", "EIO") },
+    failed: { stage: "image", reason: INJECTED(composefs(true), "EIO") },
   },
   {
-    name: "an EIO reading through the verity overlay (the probe) refuses the image and takes the overlay down",
+    name: "a failed read through the verity overlay (the probe) refuses the image and takes the overlay down",
     cmdline: BASE,
     config: SIGNED_CONF,
-    fake: { fault: { call: "pread(3, 4096", errno: "EIO" } },
+    fake: { fault: failNth("probeRead(", "EIO") },
     calls: [
       ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      MEASURE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(true),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      PROBE[0] as string,
-      "pread(3, 4096, 0) → EIO",
-      "close(3)",
-      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
-      `umount2(${STAGING}, MNT_DETACH)`,
+      ...MOUNT_IMAGE(true),
+      `${PROBE} → EIO`,
+      `unmount(${LOWER}) = false`,
+      `unmount(${STAGING})`,
       ...RMDIR_SETUP_COMPOSEFS,
     ],
-    failed: {
-      stage: "image",
-      reason:
-        `Cannot read "${STAGING}/usr/bin/hello": EIO (through the composefs overlay with verity=require on Linux 6.12.0-fake), ` +
-        "expected every backing object with fs-verity enabled and matching the image (kernel with CONFIG_FS_VERITY; Linux 7.0.x needs the overlayfs fix for bootc#2174)",
-    },
+    failed: { stage: "image", reason: INJECTED(PROBE, "EIO") },
   },
   {
-    name: "a failed move puts SYSROOT's own mount back from its clone, then undoes every step in reverse",
+    name: "a failed move into place undoes every step in reverse",
     cmdline: BASE,
     config: SIGNED_CONF,
-    fake: { fault: { call: `mount(${STAGING}, /sysroot,`, errno: "EBUSY" } },
+    fake: { fault: failNth("replaceMount(", "EBUSY") },
     calls: [
       ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      MEASURE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(true),
-      ...DETACH_LOWER_CLOSE_IMAGE,
-      ...PROBE,
+      ...MOUNT_IMAGE(true),
+      PROBE,
       ...VOLATILE_ROOT,
       ...BINDS_COMPOSEFS,
       ...RECORDS,
-      "openTree(AT_FDCWD, /sysroot, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = 3",
-      "umount2(/sysroot, MNT_DETACH)",
-      `mount(${STAGING}, /sysroot, null, MS_MOVE, null) → EBUSY`,
-      `moveMount(3, "", AT_FDCWD, /sysroot, MOVE_MOUNT_F_EMPTY_PATH)`,
-      "close(3)",
+      `${MOVE[0]} → EBUSY`,
       "unlink(/run/sealroot/decision.json)",
       "unlink(/run/ostree-booted)",
-      `umount2(${STAGING}/var, MNT_DETACH)`,
-      `umount2(${VAR}, MNT_DETACH)`,
-      `umount2(${STAGING}/sysroot, MNT_DETACH)`,
-      `umount2(${STAGING}/etc, MNT_DETACH)`,
+      `unmount(${STAGING}/var)`,
+      `unmount(${VAR})`,
+      `unmount(${STAGING}/sysroot)`,
+      `unmount(${STAGING}/etc)`,
       "unlink(/run/systemd/volatile-root)",
       "rmdir(/run/systemd)",
-      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
-      `umount2(${STAGING}, MNT_DETACH)`,
+      `unmount(${LOWER}) = false`,
+      `unmount(${STAGING})`,
       ...RMDIR_SETUP_COMPOSEFS,
     ],
-    failed: { stage: "move", reason: INJECTED(`mount(${STAGING}, /sysroot, null, MS_MOVE, null)`, "EBUSY") },
+    failed: { stage: "move", reason: INJECTED(MOVE[0] as string, "EBUSY") },
   },
   {
     name: "a failed bind of the stateroot's var onto /var unmounts the binds and the composefs root",
     cmdline: `${BASE} ot-composefs=on`,
-    fake: { fault: { call: `mount(${VAR}, ${STAGING}/var,`, errno: "ENOENT" } },
+    fake: { fault: failNth(`bind(${VAR}, ${STAGING}/var)`, "ENOENT") },
     calls: [
       ...SETUP_COMPOSEFS,
-      ...OPEN_IMAGE,
-      HEADER,
-      ...EROFS_FILE_NEW,
-      ...overlayNew(false),
-      ...DETACH_LOWER_CLOSE_IMAGE,
+      ...MOUNT_IMAGE(false),
       ...VOLATILE_ROOT,
       ...BINDS_COMPOSEFS.slice(0, 3),
-      `mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null) → ENOENT`,
-      `umount2(${VAR}, MNT_DETACH)`,
-      `umount2(${STAGING}/sysroot, MNT_DETACH)`,
-      `umount2(${STAGING}/etc, MNT_DETACH)`,
+      `bind(${VAR}, ${STAGING}/var) → ENOENT`,
+      `unmount(${VAR})`,
+      `unmount(${STAGING}/sysroot)`,
+      `unmount(${STAGING}/etc)`,
       "unlink(/run/systemd/volatile-root)",
       "rmdir(/run/systemd)",
-      `umount2(${LOWER}, MNT_DETACH) → EINVAL`,
-      `umount2(${STAGING}, MNT_DETACH)`,
+      `unmount(${LOWER}) = false`,
+      `unmount(${STAGING})`,
       ...RMDIR_SETUP_COMPOSEFS,
     ],
-    failed: {
-      stage: "mount",
-      reason: INJECTED(`mount(${VAR}, ${STAGING}/var, null, MS_BIND|MS_SILENT, null)`, "ENOENT"),
-    },
+    failed: { stage: "mount", reason: INJECTED(`bind(${VAR}, ${STAGING}/var)`, "ENOENT") },
   },
 ];
 
@@ -836,14 +633,14 @@ describe("prepareRoot() refuses a boot it cannot measure, undoing everything", (
       name: "a TPM that fails the extend",
       config: SIGNED_CONF,
       cmdline: BASE,
-      fake: { tpm: TPM, fault: { call: "tpmMeasure", errno: "EIO" } },
+      fake: { tpm: TPM, fault: failNth("tpmMeasure", "EIO") },
       reason: `${INJECTED("tpmMeasure(15)", "EIO")} (measuring the boot into PCR 15)`,
     },
     {
       name: "a measurement log that cannot be appended to",
       config: SIGNED_CONF,
       cmdline: BASE,
-      fake: { tpm: TPM, fault: { call: "appendMeasureLog", errno: "EROFS" } },
+      fake: { tpm: TPM, fault: failNth("appendMeasureLog", "EROFS") },
       reason: `${INJECTED(`appendMeasureLog(${MEASURE_LOG})`, "EROFS")} (after extending PCR 15 of "/dev/tpmrm0")`,
     },
   ])("$name", (c) => {

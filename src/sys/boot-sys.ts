@@ -43,11 +43,9 @@ export function bootSys(sys: Sys, o: BootSysOptions = {}): BootSys {
     symlink: (t, p) => sys.symlink(t, p),
     writeFile: (p, d, mode) => sys.writeFile(p, d, mode),
     makePrivate: (path) => sys.mount(null, path, null, MS_REC | MS_PRIVATE, null),
-    bind(source, target, readonly) {
-      sys.mount(source, target, null, MS_BIND | MS_SILENT, null);
-      if (readonly) remountReadonly(sys, target);
-    },
-    remountReadonly: (target) => remountReadonly(sys, target),
+    bind: (source, target) => sys.mount(source, target, null, MS_BIND | MS_SILENT, null),
+    remountReadonly: (target) =>
+      sys.mount(null, target, null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_SILENT, null),
     mountOverlay: (target, l) =>
       sys.mount(
         "overlay",
@@ -78,10 +76,6 @@ export function bootSys(sys: Sys, o: BootSysOptions = {}): BootSys {
     appendMeasureLog: (path, record) => sys.appendMeasureLog(path, record),
     measureLogStamp: () => sys.measureLogStamp(),
   };
-}
-
-function remountReadonly(sys: Sys, target: string): void {
-  sys.mount(null, target, null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_SILENT, null);
 }
 
 /**

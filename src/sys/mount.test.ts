@@ -1,14 +1,18 @@
-// mountComposefs() against a recording fake Sys: the exact call sequence of each kernel path, each
-// automatic fallback (ENOTBLK → loop, ENOSYS → mount(2), EINVAL on lowerdir+ → `A::B`, an overlayfs that
-// accepts unknown keys → mount(2)), forced paths that do not fall back, and a fault injected at every
-// call: it always surfaces as the error thrown and never leaves an fd open or the staging EROFS attached.
+// mountComposefs() over the recording kernel of test/helpers/kernel-sys.ts: the exact system calls of
+// each kernel path, each automatic fallback by the kernel's version (no file-backed EROFS → loop, no new
+// mount API → mount(2), no lowerdir+ → `A::B`, an overlayfs that accepts unknown keys → mount(2)), forced
+// paths that do not fall back, and a fault injected at every call: it always surfaces as the error thrown
+// and never leaves an fd open or the staging EROFS attached.
 
 import { describe, expect, it } from "vitest";
+import { KernelSys, type KernelSysOptions } from "../../test/helpers/kernel-sys.ts";
+import { failKth, failNth } from "../../test/helpers/recorder.ts";
 import { FormatError, SysError, UsageError } from "../base/errors.ts";
-import { mountComposefs } from "./mount.ts";
-import type { FsConfigOp, Sys } from "./types.ts";
+import type { CompatForce } from "./kernel-compat.ts";
+import { type ComposefsMountOptions, mountComposefs } from "./mount.ts";
 
-const IMAGE_FD = 5;
+const IMAGE = "/sysroot/deploy/.ostree.cfs";
+const LOWER = "/run/ostree/.private/cfsroot-lower";
 const HEADER = (flags = 0) => {
   const b = new Uint8Array(32);
   const v = new DataView(b.buffer);
@@ -18,176 +22,94 @@ const HEADER = (flags = 0) => {
   return b;
 };
 
-function op(o: FsConfigOp): string {
-  switch (o.kind) {
-    case "flag":
-      return o.key;
-    case "string":
-      return `${o.key}=${o.value}`;
-    case "fd":
-      return `${o.key}=fd${o.fd}`;
-    case "create":
-      return "create";
-  }
+/** A kernel (Linux 6.12 unless `o` says otherwise) with the image open on fd 3. */
+function kernel(o: KernelSysOptions = {}, header = HEADER()) {
+  const k = new KernelSys({ files: { [IMAGE]: header }, ...o });
+  const fd = k.openFile(IMAGE);
+  return { k, opts: { ...BASE, imageFd: fd } };
 }
 
-/** A Sys that records each call as one line and fails the calls `fail` matches with that errno. */
-class FakeSys {
-  calls: string[] = [];
-  open = new Set<number>();
-  mounted = new Set<string>();
-  private next = 10;
-  private names = new Map<number, string>();
-  constructor(
-    private readonly fail: (call: string) => string | undefined = () => undefined,
-    private readonly header = HEADER(),
-  ) {}
-
-  private rec(call: string): void {
-    this.calls.push(call);
-    const errno = this.fail(call);
-    if (errno) throw new SysError(errno, `Cannot ${call}: ${errno}`);
-  }
-  private fd(name: string): number {
-    const fd = this.next++;
-    this.open.add(fd);
-    this.names.set(fd, name);
-    return fd;
-  }
-
-  sys(): Sys {
-    const notUsed = () => {
-      throw new Error("not used by mountComposefs");
-    };
-    return {
-      readFile: notUsed,
-      readFileIfExists: notUsed,
-      lstat: notUsed,
-      lstatIfExists: notUsed,
-      readlink: notUsed,
-      readdir: notUsed,
-      lgetxattr: notUsed,
-      llistxattr: notUsed,
-      stat: notUsed,
-      mkdir: notUsed,
-      rmdir: notUsed,
-      unlink: notUsed,
-      symlink: notUsed,
-      writeFile: notUsed,
-      open: notUsed,
-      fstat: notUsed,
-      measureVerity: notUsed,
-      enableVerity: notUsed,
-      openTree: notUsed,
-      mountSetattr: notUsed,
-      pivotRoot: notUsed,
-      chroot: notUsed,
-      chdir: notUsed,
-      tpmMeasure: notUsed,
-      tpmDevices: [],
-      appendMeasureLog: notUsed,
-      measureLogStamp: notUsed,
-      kernelRelease: () => "6.99-fake",
-      pread: (fd, length, offset) => {
-        this.rec(`pread ${fd} ${length}@${offset}`);
-        return this.header.subarray(0, length);
-      },
-      close: (fd) => {
-        this.rec(`close ${this.names.get(fd) ?? fd}`);
-        this.open.delete(fd);
-      },
-      loopAttach: (fd, name) => {
-        this.rec(`loopAttach ${fd} ${name}`);
-        return { device: "/dev/loop7", fd: this.fd("loop7") };
-      },
-      mount: (source, target, fstype, flags, data) => {
-        this.rec(`mount ${source} ${target} ${fstype} ${flags} ${data}`);
-        this.mounted.add(target);
-      },
-      umount2: (target, flags) => {
-        this.rec(`umount2 ${target} ${flags}`);
-        this.mounted.delete(target);
-      },
-      fsopen: (fsname) => {
-        this.rec(`fsopen ${fsname}`);
-        return this.fd(`fs:${fsname}`);
-      },
-      fsconfig: (fsfd, o) => {
-        this.rec(`fsconfig ${this.names.get(fsfd)} ${op(o)}`);
-      },
-      fsmount: (fsfd, _flags, attrs) => {
-        this.rec(`fsmount ${this.names.get(fsfd)} attrs=${attrs}`);
-        return this.fd(`mnt:${this.names.get(fsfd)?.slice(3)}`);
-      },
-      moveMount: (fromDfd, _fromPath, _toDfd, toPath) => {
-        this.rec(`moveMount ${this.names.get(fromDfd)} ${toPath}`);
-        this.mounted.add(toPath);
-      },
-    };
-  }
-}
-
-const BASE = {
-  imageFd: IMAGE_FD,
-  imagePath: "/sysroot/deploy/.ostree.cfs",
+const BASE: ComposefsMountOptions = {
+  imageFd: 3,
+  imagePath: IMAGE,
   target: "/sysroot.tmp",
   objectDirs: ["/sysroot/ostree/repo/objects"],
-  imageMountDir: "/run/ostree/.private/cfsroot-lower",
+  imageMountDir: LOWER,
   requireVerity: true,
 };
 
-const EROFS_NEW = [
-  "pread 5 32@0",
-  "fsopen erofs",
-  "fsconfig fs:erofs source=/proc/self/fd/5",
-  "fsconfig fs:erofs ro",
-  "fsconfig fs:erofs noacl",
-  "fsconfig fs:erofs create",
-  "fsmount fs:erofs attrs=1",
-  "moveMount mnt:erofs /run/ostree/.private/cfsroot-lower",
-  "close mnt:erofs",
-  "close fs:erofs",
+const READ_HEADER = "pread(3, 32, 0)";
+/** EROFS from the image fd itself (Linux 6.12), new mount API. */
+const EROFS_FILE_NEW = [
+  "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
+  "fsconfig(4, source=/proc/self/fd/3)",
+  "fsconfig(4, ro)",
+  "fsconfig(4, noacl)",
+  "fsconfig(4, create)",
+  "fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5",
+  `moveMount(5, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
+  "close(5)",
+  "close(4)",
 ];
-const OVERLAY_NEW_HEAD = [
-  "fsopen overlay",
-  "fsconfig fs:overlay sealroot-probe-unsupported=1",
-  "fsconfig fs:overlay source=composefs",
-  "fsconfig fs:overlay metacopy=on",
-  "fsconfig fs:overlay redirect_dir=on",
-  "fsconfig fs:overlay verity=require",
+/** EROFS on a loop device bound to the image fd (before Linux 6.12), new mount API. */
+const EROFS_LOOP_NEW = [
+  `loopAttach(3, ${IMAGE}) = /dev/loop0 fd 4`,
+  "fsopen(erofs, FSOPEN_CLOEXEC) = 5",
+  "fsconfig(5, source=/dev/loop0)",
+  "fsconfig(5, ro)",
+  "fsconfig(5, noacl)",
+  "fsconfig(5, create)",
+  "fsmount(5, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 6",
+  `moveMount(6, "", AT_FDCWD, ${LOWER}, MOVE_MOUNT_F_EMPTY_PATH)`,
+  "close(6)",
+  "close(5)",
+  "close(4)",
 ];
-const OVERLAY_NEW_TAIL = [
-  "fsconfig fs:overlay create",
-  "fsmount fs:overlay attrs=1",
-  "moveMount mnt:overlay /sysroot.tmp",
-  "close mnt:overlay",
-  "close fs:overlay",
+/** The overlay's fsconfig calls up to its layers: the probe (refused since 6.5), source, options. */
+const overlayHead = (verity = true) => [
+  "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
+  "fsconfig(4, sealroot-probe-unsupported=1) → EINVAL",
+  "fsconfig(4, source=composefs)",
+  "fsconfig(4, metacopy=on)",
+  "fsconfig(4, redirect_dir=on)",
+  ...(verity ? ["fsconfig(4, verity=require)"] : []),
 ];
 const OVERLAY_APPEND = [
-  "fsconfig fs:overlay lowerdir+=/run/ostree/.private/cfsroot-lower",
-  "fsconfig fs:overlay datadir+=/sysroot/ostree/repo/objects",
+  `fsconfig(4, lowerdir+=${LOWER})`,
+  "fsconfig(4, datadir+=/sysroot/ostree/repo/objects)",
 ];
-const DETACH = "umount2 /run/ostree/.private/cfsroot-lower 2";
-
-/** The probe fails with EINVAL on a kernel whose overlayfs parses fsconfig keys (6.5+). */
-const modernKernel =
-  (extra: (c: string) => string | undefined = () => undefined) =>
-  (c: string) =>
-    c.includes("sealroot-probe-unsupported") ? "EINVAL" : extra(c);
+const OVERLAY_LEGACY_LAYERS = `fsconfig(4, lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`;
+const overlayTail = (attr = "MOUNT_ATTR_RDONLY") => [
+  "fsconfig(4, create)",
+  `fsmount(4, FSMOUNT_CLOEXEC, ${attr}) = 5`,
+  `moveMount(5, "", AT_FDCWD, /sysroot.tmp, MOVE_MOUNT_F_EMPTY_PATH)`,
+  "close(5)",
+  "close(4)",
+];
+const DETACH = `umount2(${LOWER}, MNT_DETACH)`;
+const ENOTBLK_FILE = [
+  "fsopen(erofs, FSOPEN_CLOEXEC) = 4",
+  "fsconfig(4, source=/proc/self/fd/3)",
+  "fsconfig(4, ro)",
+  "fsconfig(4, noacl)",
+  "fsconfig(4, create) → ENOTBLK",
+  "close(4)",
+];
 
 describe("mountComposefs() call sequence", () => {
-  it("on a modern kernel: file-backed EROFS and an overlay with lowerdir+/datadir+, all by the new API", () => {
-    const f = new FakeSys(modernKernel());
-    const r = mountComposefs(f.sys(), BASE);
-    expect(f.calls).toEqual([
-      ...EROFS_NEW,
-      ...OVERLAY_NEW_HEAD,
+  it("on Linux 6.12: file-backed EROFS and an overlay with lowerdir+/datadir+, all by the new mount API", () => {
+    const { k, opts } = kernel();
+    const r = mountComposefs(k.sys(), opts);
+    expect(k.calls).toEqual([
+      READ_HEADER,
+      ...EROFS_FILE_NEW,
+      ...overlayHead(),
       ...OVERLAY_APPEND,
-      ...OVERLAY_NEW_TAIL,
+      ...overlayTail(),
       DETACH,
     ]);
     expect(r).toEqual({
-      erofs: { api: "new", source: "file", device: "/proc/self/fd/5", options: ["ro", "noacl"] },
+      erofs: { api: "new", source: "file", device: "/proc/self/fd/3", options: ["ro", "noacl"] },
       overlay: {
         api: "new",
         layers: "append",
@@ -195,39 +117,29 @@ describe("mountComposefs() call sequence", () => {
           "metacopy=on",
           "redirect_dir=on",
           "verity=require",
-          "lowerdir+=/run/ostree/.private/cfsroot-lower",
+          `lowerdir+=${LOWER}`,
           "datadir+=/sysroot/ostree/repo/objects",
         ],
       },
       fallbacks: [],
     });
-    expect([...f.open]).toEqual([]);
-    expect([...f.mounted]).toEqual(["/sysroot.tmp"]);
+    expect(k.openFds()).toEqual([3]);
+    expect(k.mounted).toEqual(["/sysroot.tmp"]);
   });
 
   it("falls back to a loop device when EROFS cannot mount a file (ENOTBLK, Linux < 6.12)", () => {
-    const f = new FakeSys(
-      modernKernel((c) => (c.endsWith("source=/proc/self/fd/5") ? "ENOTBLK" : undefined)),
-    );
-    const r = mountComposefs(f.sys(), BASE);
-    expect(f.calls.slice(0, 14)).toEqual([
-      "pread 5 32@0",
-      "fsopen erofs",
-      "fsconfig fs:erofs source=/proc/self/fd/5",
-      "close fs:erofs",
-      "loopAttach 5 /sysroot/deploy/.ostree.cfs",
-      "fsopen erofs",
-      "fsconfig fs:erofs source=/dev/loop7",
-      "fsconfig fs:erofs ro",
-      "fsconfig fs:erofs noacl",
-      "fsconfig fs:erofs create",
-      "fsmount fs:erofs attrs=1",
-      "moveMount mnt:erofs /run/ostree/.private/cfsroot-lower",
-      "close mnt:erofs",
-      "close fs:erofs",
+    const { k, opts } = kernel({ fileBackedErofs: false });
+    const r = mountComposefs(k.sys(), opts);
+    expect(k.calls).toEqual([
+      READ_HEADER,
+      ...ENOTBLK_FILE,
+      ...EROFS_LOOP_NEW,
+      ...overlayHead(),
+      ...OVERLAY_APPEND,
+      ...overlayTail(),
+      DETACH,
     ]);
-    expect(f.calls[14]).toBe("close loop7");
-    expect(r.erofs).toEqual({ api: "new", source: "loop", device: "/dev/loop7", options: ["ro", "noacl"] });
+    expect(r.erofs).toEqual({ api: "new", source: "loop", device: "/dev/loop0", options: ["ro", "noacl"] });
     expect(r.fallbacks).toEqual([
       {
         name: "erofsSource",
@@ -235,23 +147,19 @@ describe("mountComposefs() call sequence", () => {
         why: "file-backed EROFS needs Linux 6.12 (CONFIG_EROFS_FS_BACKED_BY_FILE)",
       },
     ]);
-    expect([...f.open]).toEqual([]);
+    expect(k.openFds()).toEqual([3]);
   });
 
   it("falls back to mount(2) without the new mount API (fsopen ENOSYS, Linux < 5.2), with the A::B layer string after EINVAL", () => {
-    const f = new FakeSys((c) => {
-      if (c.startsWith("fsopen")) return "ENOSYS";
-      if (c.startsWith("mount composefs") && c.includes("lowerdir+=")) return "EINVAL";
-      return undefined;
-    });
-    const r = mountComposefs(f.sys(), { ...BASE, requireVerity: false });
-    expect(f.calls).toEqual([
-      "pread 5 32@0",
-      "fsopen erofs",
-      "mount /proc/self/fd/5 /run/ostree/.private/cfsroot-lower erofs 1 noacl",
-      "fsopen overlay",
-      "mount composefs /sysroot.tmp overlay 1 metacopy=on,redirect_dir=on,lowerdir+=/run/ostree/.private/cfsroot-lower,datadir+=/sysroot/ostree/repo/objects",
-      "mount composefs /sysroot.tmp overlay 1 metacopy=on,redirect_dir=on,lowerdir=/run/ostree/.private/cfsroot-lower::/sysroot/ostree/repo/objects",
+    const { k, opts } = kernel({ newMountApi: false, overlayAppend: false });
+    const r = mountComposefs(k.sys(), { ...opts, requireVerity: false });
+    expect(k.calls).toEqual([
+      READ_HEADER,
+      "fsopen(erofs, FSOPEN_CLOEXEC) → ENOSYS",
+      `mount(/proc/self/fd/3, ${LOWER}, erofs, MS_RDONLY, noacl)`,
+      "fsopen(overlay, FSOPEN_CLOEXEC) → ENOSYS",
+      `mount(composefs, /sysroot.tmp, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,lowerdir+=${LOWER},datadir+=/sysroot/ostree/repo/objects) → EINVAL`,
+      `mount(composefs, /sysroot.tmp, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`,
       DETACH,
     ]);
     expect(r.fallbacks.map((x) => `${x.name}:${x.errno}`)).toEqual([
@@ -264,15 +172,15 @@ describe("mountComposefs() call sequence", () => {
   });
 
   it("uses the A::B layer string through fsconfig when lowerdir+ is refused (EINVAL, Linux < 6.8)", () => {
-    const f = new FakeSys(modernKernel((c) => (c.includes("lowerdir+=") ? "EINVAL" : undefined)));
-    const r = mountComposefs(f.sys(), BASE);
-    expect(f.calls.slice(EROFS_NEW.length)).toEqual([
-      ...OVERLAY_NEW_HEAD,
-      "fsconfig fs:overlay lowerdir+=/run/ostree/.private/cfsroot-lower",
-      "close fs:overlay",
-      ...OVERLAY_NEW_HEAD,
-      "fsconfig fs:overlay lowerdir=/run/ostree/.private/cfsroot-lower::/sysroot/ostree/repo/objects",
-      ...OVERLAY_NEW_TAIL,
+    const { k, opts } = kernel({ overlayAppend: false });
+    const r = mountComposefs(k.sys(), opts);
+    expect(k.calls.slice(1 + EROFS_FILE_NEW.length)).toEqual([
+      ...overlayHead(),
+      `fsconfig(4, lowerdir+=${LOWER}) → EINVAL`,
+      "close(4)",
+      ...overlayHead(),
+      OVERLAY_LEGACY_LAYERS,
+      ...overlayTail(),
       DETACH,
     ]);
     expect(r.overlay.layers).toBe("legacy");
@@ -280,76 +188,119 @@ describe("mountComposefs() call sequence", () => {
   });
 
   it("treats an overlayfs that accepts an unknown fsconfig key as having no new-API parser (Linux < 6.5)", () => {
-    const f = new FakeSys(() => undefined);
-    const r = mountComposefs(f.sys(), BASE);
-    expect(f.calls.slice(EROFS_NEW.length)).toEqual([
-      "fsopen overlay",
-      "fsconfig fs:overlay sealroot-probe-unsupported=1",
-      "close fs:overlay",
-      "mount composefs /sysroot.tmp overlay 1 metacopy=on,redirect_dir=on,verity=require,lowerdir+=/run/ostree/.private/cfsroot-lower,datadir+=/sysroot/ostree/repo/objects",
+    const { k, opts } = kernel({ overlayChecksKeys: false });
+    const r = mountComposefs(k.sys(), opts);
+    expect(k.calls.slice(1 + EROFS_FILE_NEW.length)).toEqual([
+      "fsopen(overlay, FSOPEN_CLOEXEC) = 4",
+      "fsconfig(4, sealroot-probe-unsupported=1)",
+      "close(4)",
+      `mount(composefs, /sysroot.tmp, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,verity=require,lowerdir+=${LOWER},datadir+=/sysroot/ostree/repo/objects)`,
       DETACH,
     ]);
     expect(r.erofs.api).toBe("new");
     expect(r.overlay.api).toBe("legacy");
   });
 
+  it.each([
+    {
+      name: "erofsSource=loop attaches a loop device to the image fd even where a file would do",
+      force: { erofsSource: "loop" as const },
+      calls: [READ_HEADER, ...EROFS_LOOP_NEW, ...overlayHead(), ...OVERLAY_APPEND, ...overlayTail(), DETACH],
+    },
+    {
+      name: "mountApi=legacy mounts both with mount(2) and escaped option strings",
+      force: { mountApi: "legacy" as const },
+      calls: [
+        READ_HEADER,
+        `mount(/proc/self/fd/3, ${LOWER}, erofs, MS_RDONLY, noacl)`,
+        `mount(composefs, /sysroot.tmp, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,verity=require,lowerdir+=${LOWER},datadir+=/sysroot/ostree/repo/objects)`,
+        DETACH,
+      ],
+    },
+    {
+      name: "overlayLayers=legacy gives the overlay one lowerdir=IMAGE::OBJECTS (data-only layer)",
+      force: { overlayLayers: "legacy" as const },
+      calls: [
+        READ_HEADER,
+        ...EROFS_FILE_NEW,
+        ...overlayHead(),
+        OVERLAY_LEGACY_LAYERS,
+        ...overlayTail(),
+        DETACH,
+      ],
+    },
+    {
+      name: "every fallback at once (a Linux 6.5 kernel's paths): loop, mount(2), lowerdir=A::B, verity=require",
+      force: { erofsSource: "loop" as const, mountApi: "legacy" as const, overlayLayers: "legacy" as const },
+      calls: [
+        READ_HEADER,
+        `loopAttach(3, ${IMAGE}) = /dev/loop0 fd 4`,
+        `mount(/dev/loop0, ${LOWER}, erofs, MS_RDONLY, noacl)`,
+        "close(4)",
+        `mount(composefs, /sysroot.tmp, overlay, MS_RDONLY, metacopy=on,redirect_dir=on,verity=require,lowerdir=${LOWER}::/sysroot/ostree/repo/objects)`,
+        DETACH,
+      ],
+    },
+  ])("forced $name", (c) => {
+    const { k, opts } = kernel();
+    const r = mountComposefs(k.sys(), { ...opts, force: c.force });
+    expect(k.calls).toEqual(c.calls);
+    expect(r.fallbacks).toEqual([]);
+    expect(k.openFds()).toEqual([3]);
+    expect(k.mounted).toEqual(["/sysroot.tmp"]);
+  });
+
   it("does not fall back on a forced path: ENOTBLK with erofsSource=file is the error", () => {
-    const f = new FakeSys(
-      modernKernel((c) => (c.endsWith("source=/proc/self/fd/5") ? "ENOTBLK" : undefined)),
+    const { k, opts } = kernel({ fileBackedErofs: false });
+    expect(() => mountComposefs(k.sys(), { ...opts, force: { erofsSource: "file" } })).toThrow(
+      'Cannot mount erofs from "/proc/self/fd/3": ENOTBLK',
     );
-    expect(() => mountComposefs(f.sys(), { ...BASE, force: { erofsSource: "file" } })).toThrow(
-      "Cannot fsconfig fs:erofs source=/proc/self/fd/5: ENOTBLK",
-    );
-    expect(f.calls.some((c) => c.startsWith("loopAttach"))).toBe(false);
+    expect(k.calls.some((c) => c.startsWith("loopAttach"))).toBe(false);
+    expect(k.openFds()).toEqual([3]);
   });
 
   it("does not fall back on an errno that means something else (ENOENT stays ENOENT)", () => {
-    const f = new FakeSys(modernKernel((c) => (c.includes("datadir+=") ? "ENOENT" : undefined)));
-    expect(() => mountComposefs(f.sys(), BASE)).toThrow(
-      "Cannot fsconfig fs:overlay datadir+=/sysroot/ostree/repo/objects: ENOENT",
+    const { k, opts } = kernel({ fault: failNth("fsconfig(4, datadir+=", "ENOENT") });
+    expect(() => mountComposefs(k.sys(), opts)).toThrow(
+      "Cannot fsconfig(4, datadir+=/sysroot/ostree/repo/objects): ENOENT (injected fault)",
     );
-    expect(f.calls.at(-1)).toBe(DETACH);
-    expect([...f.open]).toEqual([]);
+    expect(k.calls.at(-1)).toBe(DETACH);
+    expect(k.openFds()).toEqual([3]);
+    expect(k.mounted).toEqual([]);
   });
 
   it("names both attempts when the fallback fails too", () => {
-    const f = new FakeSys(
-      modernKernel((c) => {
-        if (c.endsWith("source=/proc/self/fd/5")) return "ENOTBLK";
-        if (c.startsWith("loopAttach")) return "ENXIO";
-        return undefined;
-      }),
-    );
-    expect(() => mountComposefs(f.sys(), BASE)).toThrow(
-      "Cannot loopAttach 5 /sysroot/deploy/.ostree.cfs: ENXIO (fallback file→loop because file-backed EROFS needs Linux 6.12 (CONFIG_EROFS_FS_BACKED_BY_FILE); first attempt: Cannot fsconfig fs:erofs source=/proc/self/fd/5: ENOTBLK)",
+    const { k, opts } = kernel({ fileBackedErofs: false, fault: failNth("loopAttach", "ENXIO") });
+    expect(() => mountComposefs(k.sys(), opts)).toThrow(
+      `Cannot loopAttach(3, ${IMAGE}): ENXIO (injected fault) (fallback file→loop because file-backed EROFS needs Linux 6.12 (CONFIG_EROFS_FS_BACKED_BY_FILE); first attempt: Cannot mount erofs from "/proc/self/fd/3": ENOTBLK)`,
     );
   });
 
   it("keeps ACLs when the image header says it has them (no noacl)", () => {
-    const f = new FakeSys(modernKernel(), HEADER(1));
-    const r = mountComposefs(f.sys(), BASE);
-    expect(f.calls.filter((c) => c.includes("noacl"))).toEqual([]);
+    const { k, opts } = kernel({}, HEADER(1));
+    const r = mountComposefs(k.sys(), opts);
+    expect(k.calls.filter((c) => c.includes("noacl"))).toEqual([]);
     expect(r.erofs.options).toEqual(["ro"]);
   });
 
   it("mounts a transient root writable with upperdir and workdir, or read-only when asked (transient-ro)", () => {
     const upper = { upperdir: "/run/ostree/.private/root/upper", workdir: "/run/ostree/.private/root/work" };
-    const f = new FakeSys(modernKernel());
-    const r = mountComposefs(f.sys(), { ...BASE, ...upper });
+    const { k, opts } = kernel();
+    const r = mountComposefs(k.sys(), { ...opts, ...upper });
     expect(r.overlay.options.slice(-2)).toEqual([
       "upperdir=/run/ostree/.private/root/upper",
       "workdir=/run/ostree/.private/root/work",
     ]);
-    expect(f.calls).toContain("fsmount fs:overlay attrs=0");
-    const ro = new FakeSys(modernKernel());
-    mountComposefs(ro.sys(), { ...BASE, ...upper, readonly: true });
-    expect(ro.calls).toContain("fsmount fs:overlay attrs=1");
+    expect(k.calls).toContain("fsmount(4, FSMOUNT_CLOEXEC, 0) = 5");
+    const ro = kernel();
+    mountComposefs(ro.k.sys(), { ...ro.opts, ...upper, readonly: true });
+    expect(ro.k.calls).toContain("fsmount(4, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY) = 5");
   });
 
   it("escapes ',', ':' and '\\' in paths of the legacy layer string", () => {
-    const f = new FakeSys((c) => (c.startsWith("fsopen") ? "ENOSYS" : undefined));
-    mountComposefs(f.sys(), {
-      ...BASE,
+    const { k, opts } = kernel({ newMountApi: false });
+    mountComposefs(k.sys(), {
+      ...opts,
       requireVerity: false,
       imageMountDir: "/run/a,b",
       objectDirs: ["/objs:1", "/o\\2"],
@@ -357,64 +308,62 @@ describe("mountComposefs() call sequence", () => {
       workdir: "/work",
       force: { overlayLayers: "legacy" },
     });
-    expect(f.calls).toContain(
-      "mount composefs /sysroot.tmp overlay 0 metacopy=on,redirect_dir=on,lowerdir=/run/a\\,b::/objs\\:1::/o\\\\2,upperdir=/up\\,per,workdir=/work",
+    expect(k.calls).toContain(
+      "mount(composefs, /sysroot.tmp, overlay, 0, metacopy=on,redirect_dir=on,lowerdir=/run/a\\,b::/objs\\:1::/o\\\\2,upperdir=/up\\,per,workdir=/work)",
     );
   });
 
   it("rejects bad options and a file that is not a composefs image before any mount call", () => {
-    const f = new FakeSys(modernKernel());
-    expect(() => mountComposefs(f.sys(), { ...BASE, objectDirs: [] })).toThrow(UsageError);
-    expect(() => mountComposefs(f.sys(), { ...BASE, upperdir: "/u" })).toThrow(
-      'Cannot mount composefs image "/sysroot/deploy/.ostree.cfs": upperdir and workdir must be given together',
+    const { k, opts } = kernel();
+    expect(() => mountComposefs(k.sys(), { ...opts, objectDirs: [] })).toThrow(UsageError);
+    expect(() => mountComposefs(k.sys(), { ...opts, upperdir: "/u" })).toThrow(
+      `Cannot mount composefs image "${IMAGE}": upperdir and workdir must be given together`,
     );
-    const bad = new FakeSys(modernKernel(), new Uint8Array(32));
-    expect(() => mountComposefs(bad.sys(), BASE)).toThrow(FormatError);
-    expect(() => mountComposefs(bad.sys(), BASE)).toThrow(
-      'Cannot mount composefs image "/sysroot/deploy/.ostree.cfs": magic 0x00000000, expected 0xd078629a',
+    const bad = kernel({}, new Uint8Array(32));
+    expect(() => mountComposefs(bad.k.sys(), bad.opts)).toThrow(FormatError);
+    expect(() => mountComposefs(bad.k.sys(), bad.opts)).toThrow(
+      `Cannot mount composefs image "${IMAGE}": magic 0x00000000, expected 0xd078629a`,
     );
-    const short = new FakeSys(modernKernel(), new Uint8Array(7));
-    expect(() => mountComposefs(short.sys(), BASE)).toThrow("7 bytes, expected a 32-byte composefs header");
-    expect([...bad.calls, ...short.calls].every((c) => c.startsWith("pread"))).toBe(true);
+    const short = kernel({}, new Uint8Array(7));
+    expect(() => mountComposefs(short.k.sys(), short.opts)).toThrow(
+      "7 bytes, expected a 32-byte composefs header",
+    );
+    expect([...k.calls, ...bad.k.calls, ...short.k.calls].every((c) => c.startsWith("pread"))).toBe(true);
   });
 });
 
 describe("mountComposefs() under fault injection", () => {
-  /** The calls of a successful run on each path; a fault at each index must fail cleanly. */
-  const paths = [
-    { name: "modern", fail: modernKernel(), force: {} },
-    { name: "loop", fail: modernKernel(), force: { erofsSource: "loop" as const } },
-    { name: "mount(2)", fail: modernKernel(), force: { mountApi: "legacy" as const } },
+  const paths: { name: string; facts: KernelSysOptions; force: CompatForce }[] = [
+    { name: "modern", facts: {}, force: {} },
+    { name: "loop", facts: {}, force: { erofsSource: "loop" } },
+    { name: "mount(2)", facts: {}, force: { mountApi: "legacy" } },
+    { name: "every fallback taken", facts: { fileBackedErofs: false, overlayAppend: false }, force: {} },
   ];
-  for (const p of paths) {
-    it(`fails with the injected error at every call of the ${p.name} path, leaving no fd open and nothing on the staging dir`, () => {
-      const n = (() => {
-        const f = new FakeSys(p.fail);
-        mountComposefs(f.sys(), { ...BASE, force: p.force });
-        return f.calls.length;
-      })();
+  it.each(paths)(
+    "fails with the injected error at every call of the $name path, leaving no fd open and nothing on the staging dir",
+    (p) => {
+      const good = kernel(p.facts);
+      mountComposefs(good.k.sys(), { ...good.opts, force: p.force });
+      const n = good.k.calls.length;
       expect(n).toBeGreaterThanOrEqual(4);
       for (let k = 1; k <= n; k++) {
-        let seen = 0;
-        const f = new FakeSys((c) => {
-          seen++;
-          if (seen === k && !c.includes("sealroot-probe")) return "EIO";
-          return p.fail(c);
-        });
+        const failed = good.k.calls[k - 1] ?? "";
+        // the probe's refusal is the kernel's answer, and an injected EIO there is read the same way
+        if (failed.includes("sealroot-probe")) continue;
+        const { k: f, opts } = kernel({ ...p.facts, fault: failKth(k, "EIO") });
         let error: unknown;
         try {
-          mountComposefs(f.sys(), { ...BASE, force: p.force });
+          mountComposefs(f.sys(), { ...opts, force: p.force });
         } catch (e) {
           error = e;
         }
-        const failed = f.calls[k - 1] ?? "";
-        if (failed.includes("sealroot-probe")) continue;
-        // closing an fd is not a failure a mount can recover from, but it must still surface
-        expect([k, error instanceof SysError && (error as SysError).errno]).toEqual([k, "EIO"]);
-        expect([k, [...f.open]]).toEqual([k, failed.startsWith("close") ? [...f.open] : []]);
-        if (!failed.startsWith("umount2") && !failed.startsWith("close"))
-          expect([k, f.mounted.has(BASE.imageMountDir)]).toEqual([k, false]);
+        expect([k, f.calls[k - 1]]).toEqual([k, `${failed.split(/ = | → /)[0]} → EIO`]);
+        expect([k, error instanceof SysError && error.errno]).toEqual([k, "EIO"]);
+        // a failed close keeps its fd: it must still surface, and nothing else stays open
+        const leftOpen = failed.startsWith("close(") ? [3, Number(/\d+/.exec(failed)?.[0])] : [3];
+        expect([k, f.openFds().sort()]).toEqual([k, leftOpen.sort()]);
+        if (!failed.startsWith("umount2")) expect([k, f.mounted.includes(LOWER)]).toEqual([k, false]);
       }
-    });
-  }
+    },
+  );
 });

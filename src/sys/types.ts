@@ -120,8 +120,8 @@ export interface BootSys
   /** Makes every mount from `path` down private: a move out of a shared parent (systemd makes / shared)
    * is refused. Not undone. */
   makePrivate(path: string): void;
-  /** Binds `source` on `target`, read-only when asked. */
-  bind(source: string, target: string, readonly: boolean): void;
+  /** Binds `source` on `target`. */
+  bind(source: string, target: string): void;
   /** Remounts the bind at `target` read-only. */
   remountReadonly(target: string): void;
   /** An overlayfs on `target`. */

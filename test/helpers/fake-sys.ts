@@ -1,45 +1,22 @@
-// A recording fake `Sys` for unit tests of the boot orchestrator: a small model of one mount namespace
-// whose mounts are backed by real directories (read through, e.g. the extracted golden sysroot), an
-// in-memory tmpfs ("/" and /run) or the tree of a composefs (EROFS) image it was asked to mount. Every
-// side-effecting call is recorded as one readable line `name(args) = result` (`→ ERRNO` when it failed);
-// plain reads (FsRead, stat) are not. A fault can be injected at the first call whose line starts with a
-// given text. Never touches the real system beyond reading the directories it is given.
+// A recording fake `BootSys` for unit tests of the boot (src/boot/): the boot's intents (bind, make
+// private, mount composefs, replace a mount) over a small model of one mount namespace whose mounts are
+// backed by real directories (read through, e.g. the extracted golden sysroot), an in-memory tmpfs ("/"
+// and /run) or the tree of a composefs (EROFS) image. Every side-effecting call is one line of the shared
+// Recorder (recorder.ts), `name(args) = result` or `→ ERRNO`; plain reads (FsRead, stat) are not
+// recorded. No mount flags here: which system calls each intent makes is src/sys/boot-sys.ts's, pinned
+// by its own test over kernel-sys.ts. Never touches the real system beyond reading the directories given.
 
 import { statSync } from "node:fs";
-import { SysError } from "../../src/base/errors.ts";
-import { cappedRead, type FileKind, type Stat } from "../../src/base/fs.ts";
+import { cappedRead, type FileKind, notRegularFile, type Stat } from "../../src/base/fs.ts";
 import { fromHex, toHex } from "../../src/formats/bytes.ts";
 import { type Inode, isDir, isReg, isSymlink } from "../../src/formats/composefs/tree.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";
 import { eventDigests, type PcrBank } from "../../src/formats/tpm2.ts";
 import { sysError } from "../../src/sys/errno.ts";
-import {
-  AT_FDCWD,
-  MNT_DETACH,
-  MS_BIND,
-  MS_MOVE,
-  MS_PRIVATE,
-  MS_RDONLY,
-  MS_REC,
-  MS_REMOUNT,
-  MS_SHARED,
-  MS_SILENT,
-  MS_SLAVE,
-  O_CLOEXEC,
-  O_NOFOLLOW,
-  O_NONBLOCK,
-} from "../../src/sys/ffi/libc.ts";
-import {
-  AT_RECURSIVE,
-  FSMOUNT_CLOEXEC,
-  FSOPEN_CLOEXEC,
-  MOUNT_ATTR_RDONLY,
-  MOVE_MOUNT_F_EMPTY_PATH,
-  OPEN_TREE_CLOEXEC,
-  OPEN_TREE_CLONE,
-} from "../../src/sys/ffi/syscalls.ts";
 import { realFs } from "../../src/sys/fs.ts";
-import type { FsConfigOp, Sys } from "../../src/sys/types.ts";
+import type { ComposefsMountOptions, ComposefsMountResult } from "../../src/sys/mount.ts";
+import type { BootSys } from "../../src/sys/types.ts";
+import { type FaultRule, Recorder } from "./recorder.ts";
 
 export interface FakeSysOptions {
   /** Mounts present from the start besides the in-memory "/": virtual path → real directory. */
@@ -53,11 +30,8 @@ export interface FakeSysOptions {
   inodes?: Record<string, { dev: number; ino: number }>;
   /** The fs-verity digest (hex) of files by virtual path; others have none (measureVerity: undefined). */
   verity?: Record<string, string>;
-  /** A kernel before Linux 6.12: EROFS refuses a regular file as its source (ENOTBLK). */
-  noFileBackedErofs?: boolean;
-  /** Fail the `nth` (default first) call whose recorded line starts with `call`, with `errno`, before it
-   * changes anything (so an injected `close` keeps its fd). */
-  fault?: { call: string; errno: string; nth?: number };
+  /** Fails calls by their recorded line (recorder.ts failNth, …) before they change anything. */
+  fault?: FaultRule;
   /** A TPM (its device name and active banks of every PCR); none: tpmMeasure finds no TPM. */
   tpm?: { device: string; banks: PcrBank[] };
 }
@@ -79,62 +53,6 @@ type MemNode =
   | { kind: "file"; mode: number; data: Uint8Array }
   | { kind: "symlink"; target: string };
 
-type Fd =
-  | { kind: "file"; path: string }
-  | { kind: "loop"; device: string; image: string }
-  | { kind: "fsctx"; fsname: string; ops: string[]; source?: string; lower?: string }
-  | { kind: "mnt"; mount: Omit<Mount, "target"> }
-  | { kind: "clone"; mounts: Mount[]; path: string };
-
-/** `a|b` names of the bits of `n` in `table` (unknown bits in hex), "0" for none. */
-function flagNames(n: number, table: [string, number][]): string {
-  const names: string[] = [];
-  let rest = n;
-  for (const [name, bit] of table) {
-    if (bit !== 0 && (rest & bit) === bit) {
-      names.push(name);
-      rest &= ~bit;
-    }
-  }
-  if (rest !== 0) names.push(`0x${rest.toString(16)}`);
-  return names.length > 0 ? names.join("|") : "0";
-}
-
-const MS: [string, number][] = [
-  ["MS_RDONLY", MS_RDONLY],
-  ["MS_REMOUNT", MS_REMOUNT],
-  ["MS_BIND", MS_BIND],
-  ["MS_MOVE", MS_MOVE],
-  ["MS_REC", MS_REC],
-  ["MS_SILENT", MS_SILENT],
-  ["MS_PRIVATE", MS_PRIVATE],
-  ["MS_SLAVE", MS_SLAVE],
-  ["MS_SHARED", MS_SHARED],
-];
-const O: [string, number][] = [
-  ["O_CLOEXEC", O_CLOEXEC],
-  ["O_NOFOLLOW", O_NOFOLLOW],
-  ["O_NONBLOCK", O_NONBLOCK],
-];
-const OPEN_TREE: [string, number][] = [
-  ["OPEN_TREE_CLONE", OPEN_TREE_CLONE],
-  ["OPEN_TREE_CLOEXEC", OPEN_TREE_CLOEXEC],
-  ["AT_RECURSIVE", AT_RECURSIVE],
-];
-
-function op(o: FsConfigOp): string {
-  switch (o.kind) {
-    case "flag":
-      return o.key;
-    case "string":
-      return `${o.key}=${o.value}`;
-    case "fd":
-      return `${o.key}=fd ${o.fd}`;
-    case "create":
-      return "create";
-  }
-}
-
 const under = (path: string, dir: string) => dir === "/" || path === dir || path.startsWith(`${dir}/`);
 const rel = (path: string, dir: string) => (dir === "/" ? path.slice(1) : path.slice(dir.length + 1));
 const join = (a: string, b: string) => (b === "" ? a : a === "" ? b : `${a}/${b}`);
@@ -147,19 +65,30 @@ const dec = new TextDecoder();
 
 const S_IF: Record<string, number> = { file: 0o100000, dir: 0o040000, symlink: 0o120000 };
 
+/** One line for a composefs mount: the image fd, where, its layers and modes. */
+function composefsLine(o: Omit<ComposefsMountOptions, "force">): string {
+  const parts = [`fd ${o.imageFd}`, o.target, `lower ${o.imageMountDir}`, `data ${o.objectDirs.join(":")}`];
+  if (o.requireVerity) parts.push("verity=require");
+  if (o.upperdir !== undefined) parts.push(`upper ${o.upperdir}`, `work ${o.workdir}`);
+  if (o.readonly !== undefined) parts.push(o.readonly ? "ro" : "rw");
+  return `mountComposefs(${parts.join(", ")})`;
+}
+
 export class FakeSys {
   /** Every side-effecting call, in order. */
-  readonly calls: string[] = [];
+  readonly calls: string[];
   /** The events extended into the fake TPM, and the records appended to measurement logs. */
   readonly measured: { pcr: number; event: string }[] = [];
   readonly measureLog: { path: string; record: string }[] = [];
   private readonly mountTable: Mount[];
   private readonly mem = new Map<string, MemNode>([["/", { kind: "dir", mode: 0o755 }]]);
-  private readonly fds = new Map<number, Fd>();
-  private loops = 0;
-  private matches = 0;
+  /** Open files: fd → virtual path. */
+  private readonly fds = new Map<number, string>();
+  private readonly recorder: Recorder;
 
   constructor(private readonly o: FakeSysOptions) {
+    this.recorder = new Recorder(o.fault);
+    this.calls = this.recorder.calls;
     this.mountTable = [{ target: "/", backing: { kind: "mem" }, sub: "", what: "tmpfs", ro: false }];
     for (const [target, dir] of Object.entries(o.mounts)) {
       this.mem.set(target, { kind: "dir", mode: 0o755 }); // the mount point, in the file system below
@@ -209,35 +138,21 @@ export class FakeSys {
 
   // ---- the model ----
 
-  private rec<T>(line: string, run: () => T, result: (r: T) => string | undefined = () => undefined): T {
-    const f = this.o.fault;
-    if (f && line.startsWith(f.call) && ++this.matches === (f.nth ?? 1)) {
-      this.calls.push(`${line} → ${f.errno}`);
-      throw new SysError(f.errno, `Cannot ${line}: ${f.errno} (injected fault)`);
-    }
-    let r: T;
-    try {
-      r = run();
-    } catch (e) {
-      this.calls.push(`${line} → ${e instanceof SysError ? e.errno : String(e)}`);
-      throw e;
-    }
-    const shown = result(r);
-    this.calls.push(shown === undefined ? line : `${line} = ${shown}`);
-    return r;
+  private rec<T>(line: string, run: () => T, show?: (r: T) => string | undefined): T {
+    return this.recorder.rec(line, run, show);
   }
 
-  private newFd(fd: Fd): number {
+  private newFd(path: string): number {
     let n = 3;
     while (this.fds.has(n)) n++;
-    this.fds.set(n, fd);
+    this.fds.set(n, path);
     return n;
   }
 
-  private fd<K extends Fd["kind"]>(n: number, ...kinds: K[]): Extract<Fd, { kind: K }> {
-    const f = this.fds.get(n);
-    if (!f || !(kinds as string[]).includes(f.kind)) throw sysError("use fd", String(n), "EBADF");
-    return f as Extract<Fd, { kind: K }>;
+  private fd(n: number): string {
+    const path = this.fds.get(n);
+    if (path === undefined) throw sysError("use fd", String(n), "EBADF");
+    return path;
   }
 
   /** The mount a path is in: the latest mount on the longest covering target. */
@@ -329,41 +244,7 @@ export class FakeSys {
     throw sysError("read", path, "EISDIR");
   }
 
-  /** The image file behind an EROFS source: `/proc/self/fd/N` or a loop device the fake attached. */
-  private erofsImage(source: string): string {
-    const m = /^\/proc\/self\/fd\/(\d+)$/.exec(source);
-    if (m && this.o.noFileBackedErofs) throw sysError("mount erofs from", source, "ENOTBLK");
-    if (m) return this.fd(Number(m[1]), "file").path;
-    for (const f of this.fds.values()) if (f.kind === "loop" && f.device === source) return f.image;
-    throw sysError("mount erofs from", source, "ENOTBLK");
-  }
-
-  /** An overlay shows the image mounted as its first lower layer (`lowerdir+=X` or `lowerdir=X::…`). */
-  private overlayOf(lower: string | undefined): Backing {
-    const first = lower?.split("::")[0];
-    const m = first === undefined ? undefined : this.mountTable.findLast((x) => x.target === first);
-    if (m?.backing.kind !== "tree") throw sysError("mount overlay on lower layer", first ?? "", "EINVAL");
-    return m.backing;
-  }
-
-  private newMount(fstype: string, source: string, data: string | null): Omit<Mount, "target"> {
-    if (fstype === "erofs") {
-      const image = this.erofsImage(source);
-      return {
-        backing: { kind: "tree", root: readErofs(this.bytesOf(image)).root },
-        sub: "",
-        what: `erofs ${source}`,
-        ro: true,
-      };
-    }
-    if (fstype === "overlay") {
-      const lower = /(?:^|,)lowerdir\+?=([^,]*)/.exec(data ?? "")?.[1];
-      return { backing: this.overlayOf(lower), sub: "", what: `overlay ${source}`, ro: false };
-    }
-    throw sysError(`mount ${fstype} on`, source, "ENODEV");
-  }
-
-  private unmount(target: string): void {
+  private detach(target: string): void {
     const i = this.mountTable.findLastIndex((m) => m.target === target);
     if (i < 0) throw sysError("unmount", target, "EINVAL");
     this.mountTable.splice(i, 1);
@@ -374,30 +255,52 @@ export class FakeSys {
     }
   }
 
-  sys(): Sys {
+  /** The mount that makes `target` show the composefs image: its EROFS tree under an overlay. */
+  private composefs(o: Omit<ComposefsMountOptions, "force">): ComposefsMountResult {
+    this.need(o.imageMountDir, "attach EROFS on");
+    this.need(o.target, "mount overlay onto");
+    const image = this.fd(o.imageFd);
+    this.mountTable.push({
+      target: o.target,
+      backing: { kind: "tree", root: readErofs(this.bytesOf(image)).root },
+      sub: "",
+      what: `overlay ${o.source ?? "composefs"}`,
+      ro: o.readonly ?? o.upperdir === undefined,
+    });
+    // what a Linux 6.12 kernel takes: file-backed EROFS, lowerdir+/datadir+ by the new mount API
+    return {
+      erofs: { api: "new", source: "file", device: `/proc/self/fd/${o.imageFd}`, options: ["ro"] },
+      overlay: { api: "new", layers: "append", options: [] },
+      fallbacks: [],
+    };
+  }
+
+  /** Detaches `staging`'s target and moves the staged mounts onto it, as one step. */
+  private replace(staging: string, target: string): void {
+    if (!this.isMountPoint(staging)) throw sysError("move mount", staging, "EINVAL");
+    this.detach(target);
+    for (const m of this.mountTable)
+      if (under(m.target, staging)) m.target = moved(m.target, staging, target);
+  }
+
+  sys(): BootSys {
     const mode = (m: number) => `0o${m.toString(8).padStart(3, "0")}`;
-    const str = (x: string | null) => (x === null ? "null" : x === "" ? '""' : x);
+    const read = (p: string, cap: number, what?: string) =>
+      cappedRead(
+        (x) => this.lstatOf(x),
+        (x) => this.bytesOf(x),
+        p,
+        cap,
+        what,
+      );
     return {
       // ---- reads (not recorded) ----
       readFile: (p, cap, what) => {
-        const b = cappedRead(
-          (x) => this.lstatOf(x),
-          (x) => this.bytesOf(x),
-          p,
-          cap,
-          what,
-        );
+        const b = read(p, cap, what);
         if (!b) throw sysError("read", p, "ENOENT");
         return b;
       },
-      readFileIfExists: (p, cap, what) =>
-        cappedRead(
-          (x) => this.lstatOf(x),
-          (x) => this.bytesOf(x),
-          p,
-          cap,
-          what,
-        ),
+      readFileIfExists: read,
       lstat: (p) => {
         const st = this.lstatOf(p);
         if (!st) throw sysError("stat", p, "ENOENT");
@@ -437,7 +340,6 @@ export class FakeSys {
         const at = this.need(p, "list xattrs of");
         return "real" in at ? realFs.llistxattr(at.real) : [];
       },
-      kernelRelease: () => "6.12.0-fake",
 
       // ---- files ----
       mkdir: (p, m) =>
@@ -479,159 +381,87 @@ export class FakeSys {
             data: typeof data === "string" ? enc.encode(data) : data,
           });
         }),
-      open: (p, flags) =>
+      close: (fd) =>
+        this.rec(`close(${fd})`, () => {
+          this.fd(fd);
+          this.fds.delete(fd);
+        }),
+
+      // ---- the image ----
+      openImage: (p) =>
         this.rec(
-          `open(${p}, ${flags === 0 ? "O_RDONLY" : `O_RDONLY|${flagNames(flags, O)}`})`,
+          `openImage(${p})`,
           () => {
-            this.need(p, "open");
-            if (flags & O_NOFOLLOW && this.lstatOf(p)?.kind === "symlink") throw sysError("open", p, "ELOOP");
-            return this.newFd({ kind: "file", path: p });
+            const kind = this.lstatOf(p)?.kind;
+            if (kind === undefined) throw sysError("open", p, "ENOENT");
+            if (kind !== "file") throw notRegularFile("composefs image", p, kind);
+            return this.newFd(p);
           },
           String,
         ),
-      fstat: (fd, p) =>
-        this.rec(`fstat(${fd})`, () => {
-          const f = this.fd(fd, "file");
-          const st = this.lstatOf(f.path);
-          if (!st) throw sysError("stat", p, "EBADF");
-          return st;
-        }),
-      close: (fd) =>
-        this.rec(`close(${fd})`, () => {
-          this.fd(fd, "file", "loop", "fsctx", "mnt", "clone");
-          this.fds.delete(fd);
-        }),
-      pread: (fd, length, offset) =>
-        this.rec(`pread(${fd}, ${length}, ${offset})`, () =>
-          this.bytesOf(this.fd(fd, "file").path).slice(offset, offset + length),
-        ),
-
-      // ---- fs-verity, loop ----
       measureVerity: (fd, _p) =>
         this.rec(
           `measureVerity(${fd})`,
           () => {
-            const hex = this.o.verity?.[this.fd(fd, "file").path];
+            const hex = this.o.verity?.[this.fd(fd)];
             return hex === undefined ? undefined : { algorithm: "sha256", digest: fromHex(hex) };
           },
           (r) => (r ? `sha256:${toHex(r.digest)}` : "none"),
         ),
-      enableVerity: (p) =>
-        this.rec(`enableVerity(${p})`, () => {
-          throw sysError("enable fs-verity on", p, "EOPNOTSUPP");
+      mountComposefs: (o) => this.rec(composefsLine(o), () => this.composefs(o)),
+      probeRead: (root, r) =>
+        this.rec(`probeRead(${root}, ${r})`, () => {
+          this.bytesOf(`${root}/${r}`);
         }),
-      loopAttach: (fd, name) =>
-        this.rec(
-          `loopAttach(${fd}, ${name})`,
-          () => {
-            const device = `/dev/loop${this.loops++}`;
-            return { device, fd: this.newFd({ kind: "loop", device, image: this.fd(fd, "file").path }) };
-          },
-          (r) => `${r.device} fd ${r.fd}`,
-        ),
 
       // ---- mounts ----
-      mount: (source, target, fstype, flags, data) =>
-        this.rec(
-          `mount(${str(source)}, ${target}, ${str(fstype)}, ${flagNames(flags, MS)}, ${str(data)})`,
-          () => {
-            if (flags & MS_MOVE) {
-              if (!source || !this.isMountPoint(source)) throw sysError("move mount", source ?? "", "EINVAL");
-              for (const m of this.mountTable)
-                if (under(m.target, source)) m.target = moved(m.target, source, target);
-              return;
-            }
-            if (flags & MS_REMOUNT) {
-              const m = this.mountTable.findLast((x) => x.target === target);
-              if (!m) throw sysError("remount", target, "EINVAL");
-              m.ro = (flags & MS_RDONLY) !== 0;
-              return;
-            }
-            if (flags & MS_BIND) {
-              const from = source ?? "";
-              this.need(from, "bind");
-              this.need(target, "bind onto");
-              const src = this.mountOf(from);
-              this.mountTable.push({
-                target,
-                backing: src.backing,
-                sub: join(src.sub, rel(from, src.target)),
-                what: `bind ${source}`,
-                ro: false,
-              });
-              return;
-            }
-            if (fstype === null) {
-              if (!this.isMountPoint(target)) throw sysError("change propagation of", target, "EINVAL");
-              return; // propagation only
-            }
-            this.need(target, "mount onto");
-            this.mountTable.push({
-              target,
-              ...this.newMount(fstype, source ?? "", data),
-              ro: (flags & MS_RDONLY) !== 0,
-            });
-          },
-        ),
-      umount2: (target, flags) =>
-        this.rec(`umount2(${target}, ${flagNames(flags, [["MNT_DETACH", MNT_DETACH]])})`, () =>
-          this.unmount(target),
-        ),
-      fsopen: (fsname, flags) =>
-        this.rec(
-          `fsopen(${fsname}, ${flagNames(flags, [["FSOPEN_CLOEXEC", FSOPEN_CLOEXEC]])})`,
-          () => this.newFd({ kind: "fsctx", fsname, ops: [] }),
-          String,
-        ),
-      fsconfig: (fsfd, o) =>
-        this.rec(`fsconfig(${fsfd}, ${op(o)})`, () => {
-          const ctx = this.fd(fsfd, "fsctx");
-          // overlayfs validates fsconfig keys since Linux 6.5
-          if (o.kind === "string" && o.key.startsWith("sealroot-probe"))
-            throw sysError("configure overlay for", o.key, "EINVAL");
-          if (o.kind === "string" && o.key === "source") ctx.source = o.value;
-          if (o.kind === "create" && ctx.fsname === "erofs") this.erofsImage(ctx.source ?? "");
-          if (o.kind === "string" && /^lowerdir\+?$/.test(o.key)) ctx.lower ??= o.value;
-          ctx.ops.push(op(o));
+      makePrivate: (p) =>
+        this.rec(`makePrivate(${p})`, () => {
+          if (!this.isMountPoint(p)) throw sysError("change propagation of", p, "EINVAL");
         }),
-      fsmount: (fsfd, flags, attr) =>
+      bind: (source, target) =>
+        this.rec(`bind(${source}, ${target})`, () => {
+          this.need(source, "bind");
+          this.need(target, "bind onto");
+          const src = this.mountOf(source);
+          this.mountTable.push({
+            target,
+            backing: src.backing,
+            sub: join(src.sub, rel(source, src.target)),
+            what: `bind ${source}`,
+            ro: false,
+          });
+        }),
+      remountReadonly: (target) =>
+        this.rec(`remountReadonly(${target})`, () => {
+          const m = this.mountTable.findLast((x) => x.target === target);
+          if (!m) throw sysError("remount", target, "EINVAL");
+          m.ro = true;
+        }),
+      mountOverlay: (target, l) =>
+        this.rec(`mountOverlay(${target}, ${l.lowerdir}, ${l.upperdir}, ${l.workdir})`, () => {
+          this.need(target, "mount overlay onto");
+          const lower = this.mountOf(l.lowerdir);
+          this.mountTable.push({
+            target,
+            backing: lower.backing,
+            sub: join(lower.sub, rel(l.lowerdir, lower.target)),
+            what: `overlay ${l.lowerdir}`,
+            ro: false,
+          });
+        }),
+      unmount: (target) =>
         this.rec(
-          `fsmount(${fsfd}, ${flagNames(flags, [["FSMOUNT_CLOEXEC", FSMOUNT_CLOEXEC]])}, ${flagNames(attr, [["MOUNT_ATTR_RDONLY", MOUNT_ATTR_RDONLY]])})`,
+          `unmount(${target})`,
           () => {
-            const ctx = this.fd(fsfd, "fsctx");
-            if (!ctx.ops.includes("create")) throw sysError("mount", ctx.fsname, "EINVAL");
-            const m = this.newMount(ctx.fsname, ctx.source ?? "", ctx.lower ? `lowerdir=${ctx.lower}` : null);
-            return this.newFd({ kind: "mnt", mount: { ...m, ro: (attr & MOUNT_ATTR_RDONLY) !== 0 } });
+            if (!this.isMountPoint(target)) return false;
+            this.detach(target);
+            return true;
           },
-          String,
+          (r) => (r ? undefined : "false"),
         ),
-      moveMount: (fromDfd, fromPath, toDfd, toPath, flags) =>
-        this.rec(
-          `moveMount(${fromDfd}, ${str(fromPath)}, ${toDfd === AT_FDCWD ? "AT_FDCWD" : toDfd}, ${toPath}, ${flagNames(flags, [["MOVE_MOUNT_F_EMPTY_PATH", MOVE_MOUNT_F_EMPTY_PATH]])})`,
-          () => {
-            const f = this.fd(fromDfd, "mnt", "clone");
-            this.need(toPath, "attach mount on");
-            if (f.kind === "mnt") this.mountTable.push({ target: toPath, ...f.mount });
-            else
-              for (const m of f.mounts)
-                this.mountTable.push({ ...m, target: moved(m.target, f.path, toPath) });
-          },
-        ),
-      openTree: (dfd, p, flags) =>
-        this.rec(
-          `openTree(${dfd === AT_FDCWD ? "AT_FDCWD" : dfd}, ${p}, ${flagNames(flags, OPEN_TREE)})`,
-          () => {
-            if (!this.isMountPoint(p)) throw sysError("clone mount tree of", p, "EINVAL");
-            const mounts = this.mountTable.filter((m) => under(m.target, p)).map((m) => ({ ...m }));
-            return this.newFd({ kind: "clone", mounts, path: p });
-          },
-          String,
-        ),
-      mountSetattr: (dfd, p, flags, attr) =>
-        this.rec(`mountSetattr(${dfd}, ${p}, ${flags}, ${JSON.stringify(attr)})`, () => {}),
-      pivotRoot: (n, old) => this.rec(`pivotRoot(${n}, ${old})`, () => {}),
-      chroot: (p) => this.rec(`chroot(${p})`, () => {}),
-      chdir: (p) => this.rec(`chdir(${p})`, () => {}),
+      replaceMount: (staging, target) =>
+        this.rec(`replaceMount(${staging}, ${target})`, () => this.replace(staging, target)),
 
       // ---- measured boot ----
       tpmDevices: ["/dev/tpmrm0", "/dev/tpm0"],
