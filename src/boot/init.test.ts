@@ -11,7 +11,8 @@ import { SysError } from "../base/errors.ts";
 import type { Stat } from "../base/fs.ts";
 import { readKernelCmdline } from "../core/cmdline.ts";
 import { parseExt4Superblock } from "../formats/ext4.ts";
-import type { InitSys } from "../sys/types.ts";
+import { initMounts } from "../sys/init-sys.ts";
+import type { InitSys, Sys } from "../sys/types.ts";
 import { type InitCmdline, parseInitCmdline, refusalLine, runInit } from "./init.ts";
 import type { PrepareRootResult } from "./prepare-root.ts";
 
@@ -132,8 +133,9 @@ interface FakeOptions {
   fault?: FaultRule;
 }
 
-/** InitSys over the recording kernel (test/helpers/kernel-sys.ts): its mounts and module loads are
- * recorded there; block devices (appearing after some sleeps, with an ext4 superblock) are this fake's. */
+/** InitSys over the recording kernel (test/helpers/kernel-sys.ts), with the real intents of
+ * sys/init-sys.ts: its mounts (flags named) and module loads are recorded there; block devices
+ * (appearing after some sleeps, with an ext4 superblock) are this fake's and their reads not recorded. */
 function fakeInit(f: FakeOptions) {
   let sleeps = 0;
   /** The first exec or power-off ends the process: later calls (only reachable in a fake) are not recorded. */
@@ -173,7 +175,7 @@ function fakeInit(f: FakeOptions) {
   /** Block devices opened to read their superblock (not recorded). */
   const fds = new Map<number, string>();
   const kernel = k.sys();
-  const sys: InitSys = {
+  const base: Sys = {
     ...kernel,
     lstatIfExists: lookup,
     stat: (p) => {
@@ -200,6 +202,10 @@ function fakeInit(f: FakeOptions) {
     close: (fd) => {
       fds.delete(fd);
     },
+  };
+  const sys: InitSys = {
+    ...base,
+    ...initMounts(base),
     loadModule: (p) =>
       k.rec(`loadModule(${p})`, () => {
         if (f.failModule && p.includes(f.failModule))

@@ -11,16 +11,6 @@ import { emergencyShellRefusal } from "../core/policy.ts";
 import { utf8 } from "../formats/bytes.ts";
 import { EXT4_SUPER_OFFSET, EXT4_SUPER_SIZE, parseExt4Superblock } from "../formats/ext4.ts";
 import { bootSys } from "../sys/boot-sys.ts";
-import {
-  MNT_DETACH,
-  MS_MOVE,
-  MS_NODEV,
-  MS_NOEXEC,
-  MS_NOSUID,
-  MS_RDONLY,
-  O_CLOEXEC,
-  O_RDONLY,
-} from "../sys/ffi/libc.ts";
 import type { InitSys } from "../sys/types.ts";
 import { type LogEvent, runPhase } from "./phase.ts";
 import { type PrepareRootResult, prepareRoot } from "./prepare-root.ts";
@@ -277,10 +267,10 @@ export function failClosed(sys: InitSys, o: InitOptions, e: unknown, rd: Shell):
 
 /** API file systems, each skipped when already a mount point (the /init wrapper mounts /proc for Bun). */
 const API_MOUNTS = [
-  { fstype: "proc", target: "/proc", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null },
-  { fstype: "sysfs", target: "/sys", flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null },
-  { fstype: "devtmpfs", target: "/dev", flags: MS_NOSUID, data: "mode=0755" },
-  { fstype: "tmpfs", target: "/run", flags: MS_NOSUID | MS_NODEV, data: "mode=0755" },
+  { fstype: "proc", target: "/proc" },
+  { fstype: "sysfs", target: "/sys" },
+  { fstype: "devtmpfs", target: "/dev" },
+  { fstype: "tmpfs", target: "/run" },
 ] as const;
 
 export function isMountPoint(sys: InitSys, path: string): boolean {
@@ -293,7 +283,7 @@ function mountApiFilesystems(sys: InitSys): string[] {
   for (const m of API_MOUNTS) {
     if (!sys.lstatIfExists(m.target)) sys.mkdir(m.target, 0o755);
     else if (isMountPoint(sys, m.target)) continue;
-    sys.mount(m.fstype, m.target, m.fstype, m.flags, m.data);
+    sys.mountApiFs(m.fstype, m.target);
     mounted.push(m.target);
   }
   return mounted;
@@ -368,21 +358,12 @@ function findRoot(sys: InitSys, spec: RootSpec, seen: Set<string>): string | und
 }
 
 function readExt4Superblock(sys: InitSys, dev: string): { label: string; uuid: string } | undefined {
-  let fd: number;
   try {
-    fd = sys.open(dev, O_RDONLY | O_CLOEXEC);
+    return parseExt4Superblock(sys.readDevice(dev, EXT4_SUPER_SIZE, EXT4_SUPER_OFFSET));
   } catch (e) {
-    // an empty loop or ram device refuses open (ENXIO) — not the root; skipped on purpose
+    // an empty loop or ram device refuses open (ENXIO), a dead one the read — not the root; skipped
     if (e instanceof SealrootError) return undefined;
     throw e;
-  }
-  try {
-    return parseExt4Superblock(sys.pread(fd, EXT4_SUPER_SIZE, EXT4_SUPER_OFFSET));
-  } catch (e) {
-    if (e instanceof SealrootError) return undefined;
-    throw e;
-  } finally {
-    sys.close(fd);
   }
 }
 
@@ -390,12 +371,11 @@ function readExt4Superblock(sys: InitSys, dev: string): { label: string; uuid: s
  * device, as the kernel does), rootflags= and ro/rw. */
 function mountRoot(sys: InitSys, device: string, args: InitCmdline): Record<string, unknown> {
   if (!sys.lstatIfExists(SYSROOT)) sys.mkdir(SYSROOT, 0o755);
-  const flags = args.readonly ? MS_RDONLY : 0;
   const types = args.rootfstype ? args.rootfstype.split(",") : blockFilesystems(sys);
   const tried: string[] = [];
   for (const fstype of types) {
     try {
-      sys.mount(device, SYSROOT, fstype, flags, args.rootflags ?? null);
+      sys.mountDevice(device, SYSROOT, fstype, args.readonly, args.rootflags ?? null);
       return { device, fstype, readonly: args.readonly, options: args.rootflags ?? "" };
     } catch (e) {
       if (!(e instanceof SealrootError)) throw e;
@@ -430,10 +410,10 @@ function prepareSwitch(sys: InitSys, init: string): Record<string, string> {
   for (const m of ["/dev", "/proc", "/sys", "/run"]) {
     const target = `${SYSROOT}${m}`;
     if (sys.lstatIfExists(target)?.kind === "dir") {
-      sys.mount(m, target, null, MS_MOVE, null);
+      sys.move(m, target);
       moved[m] = "moved";
     } else {
-      sys.umount2(m, MNT_DETACH);
+      sys.detach(m);
       moved[m] = "detached (no directory in the new root)";
     }
   }

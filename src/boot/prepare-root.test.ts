@@ -4,6 +4,7 @@
 // directory it made removed), and of a fault injected at one call (the undo log run in reverse). Which
 // system calls each intent makes, on each kernel, is pinned by src/sys/boot-sys.test.ts and
 // mount.test.ts; the real Sys runs the same scenarios in test/privileged/prepare-root*.test.ts.
+
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";

@@ -21,6 +21,7 @@ import * as libc from "./ffi/libc.ts";
 import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } from "./ffi/structs.ts";
 import * as sc from "./ffi/syscalls.ts";
 import { nodeErr, realFs, realpath, toStat } from "./fs.ts";
+import { initMounts } from "./init-sys.ts";
 import { appendMeasureLog, bootId, boottimeUsec, measureOnTpm, TPM_DEVICES } from "./tpm.ts";
 import type { FsConfigOp, InitSys, LoopDevice, Sys } from "./types.ts";
 import { enableVerity, measureVerity } from "./verity.ts";
@@ -241,9 +242,11 @@ export function realSysWithTpm(path: string): Sys {
   return { ...realSys, tpmDevices: [path], tpmMeasure: (pcr, event) => measureOnTpm(pcr, event, path) };
 }
 
-/** The real system for the PID-1 mode: `realSys` plus module loading, exec, power-off and device writes. */
+/** The real system for the PID-1 mode: `realSys` plus its mounts, module loading, exec, power-off and
+ * device writes. */
 export const realInitSys: InitSys = {
   ...realSys,
+  ...initMounts(realSys),
   loadModule(path) {
     const fd = check(libc.open(path, libc.O_RDONLY | libc.O_CLOEXEC), "open", path);
     try {

@@ -147,8 +147,28 @@ export interface BootSys
   ): void;
 }
 
+/** The PID-1 mode's mounts, stated as intent; src/sys/init-sys.ts implements them over `Sys`. */
+export interface InitMounts {
+  /** Mounts an API file system on `target` with the flags systemd gives it. */
+  mountApiFs(fstype: "proc" | "sysfs" | "devtmpfs" | "tmpfs", target: string): void;
+  /** Mounts a block device (the root) on `target`. */
+  mountDevice(
+    device: string,
+    target: string,
+    fstype: string,
+    readonly: boolean,
+    options: string | null,
+  ): void;
+  /** Moves the mount at `from` onto `to`. */
+  move(from: string, to: string): void;
+  /** Detaches the mount at `target` lazily. */
+  detach(target: string): void;
+  /** `length` bytes at `offset` of a device or file, opened only for the read. */
+  readDevice(path: string, length: number, offset: number): Uint8Array;
+}
+
 /** What the PID-1 mode (src/boot/init.ts) needs beyond the orchestrator's `Sys`. */
-export interface InitSys extends Sys {
+export interface InitSys extends Sys, InitMounts {
   /** finit_module(2) of a decompressed `.ko`; false when the module was already loaded (EEXIST). */
   loadModule(path: string): boolean;
   /** execv: replaces the process; throws a SysError only when exec fails. */

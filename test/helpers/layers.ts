@@ -11,7 +11,8 @@ export type Layer = "base" | "formats" | "verify" | "core" | "sys/ffi" | "sys" |
 /**
  * The layers each layer may import (itself included). Dependencies point one way: cli → boot →
  * {core, sys}; core → {verify, formats}; verify → formats; everything → base (errors, hashing, the fs
- * interface). sys (the OS) knows no policy; the pure layers know no OS.
+ * interface). sys (the OS) knows no policy; the pure layers know no OS; the boot states intents
+ * (sys/types.ts BootSys, InitMounts), so mount flags and ioctl numbers (sys/ffi) stay below it.
  */
 export const MAY_IMPORT: Readonly<Record<Layer, readonly Layer[]>> = {
   base: ["base"],
@@ -20,7 +21,7 @@ export const MAY_IMPORT: Readonly<Record<Layer, readonly Layer[]>> = {
   core: ["base", "formats", "verify", "core"],
   "sys/ffi": ["base", "sys/ffi"],
   sys: ["base", "formats", "sys/ffi", "sys"],
-  boot: ["base", "formats", "verify", "core", "sys/ffi", "sys", "boot"],
+  boot: ["base", "formats", "verify", "core", "sys", "boot"],
   cli: ["base", "formats", "verify", "core", "sys/ffi", "sys", "boot", "cli"],
   main: ["base", "sys", "cli", "main"],
 };

@@ -32,6 +32,12 @@ describe("src/ keeps DESIGN.md's layers", () => {
 describe("the layer check catches a deliberate violation", () => {
   it.each([
     {
+      name: "the boot spelling out mount flags instead of stating an intent",
+      path: "src/boot/bad.ts",
+      text: 'import { MS_BIND } from "../sys/ffi/libc.ts";\n',
+      found: ['src/boot/bad.ts:1: boot may not import sys/ffi ("../sys/ffi/libc.ts")'],
+    },
+    {
       name: "policy reaching into the OS",
       path: "src/core/bad.ts",
       text: 'import { FormatError } from "../base/errors.ts";\nimport { realSys } from "../sys/real.ts";\n',
