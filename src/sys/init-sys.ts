@@ -15,7 +15,8 @@ import {
 } from "./ffi/libc.ts";
 import type { InitMounts, Sys } from "./types.ts";
 
-/** The API file systems PID 1 mounts, with systemd's flags (src/shared/mount-setup.c). */
+/** The API file systems PID 1 mounts: nosuid everywhere, nodev and noexec where no device node or
+ * program belongs (as systemd's mount-setup.c, without its size limits). */
 const API_FS = {
   proc: { flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null },
   sysfs: { flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null },
