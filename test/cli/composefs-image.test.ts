@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sealroot } from "../helpers/cli.ts";
 import { extracted, OSTREE } from "../helpers/fixtures.ts";
-import { C1, C2 } from "../helpers/golden.ts";
+import { C1, C2, C2_DIGEST } from "../helpers/golden.ts";
 
 // Issue 5 acceptance: `sealroot composefs-image` writes what `ostree checkout --composefs` writes.
 const C3 = "5b56b34165ba6deece350f133f30ee2640ea5bf761830c6e6ef98eb11015198e";
@@ -27,7 +27,7 @@ describe("sealroot composefs-image", () => {
       "c1.noverity.cfs",
       "2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f",
     ],
-    [C2, [], "c2.cfs", "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664"],
+    [C2, [], "c2.cfs", C2_DIGEST],
     [
       C2,
       ["--no-verity"],
@@ -64,9 +64,7 @@ describe("sealroot composefs-image", () => {
       "refos/x86_64/stable",
       image,
     );
-    expect(r.stdout).toBe(
-      `sha256:e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664 ${image}\n`,
-    );
+    expect(r.stdout).toBe(`sha256:${C2_DIGEST} ${image}\n`);
   });
 
   it("fails like ostree checkout --composefs when the commit's digest does not match, leaving no file", () => {
@@ -76,14 +74,14 @@ describe("sealroot composefs-image", () => {
     expect(sealroot("composefs-image", "--repo", repo, "--commit", C3, image)).toEqual({
       code: 1,
       stdout: "",
-      stderr: `sealroot: Cannot write the composefs image of commit ${C3}: Generated composefs image digest (e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664) doesn't match expected digest (13aeaeedc034d139effcd66fe3db08d3328aec2f02c5a78aeea60f346d7a226d), expected the commit's ostree.composefs.digest.v0\n`,
+      stderr: `sealroot: Cannot write the composefs image of commit ${C3}: Generated composefs image digest (${C2_DIGEST}) doesn't match expected digest (13aeaeedc034d139effcd66fe3db08d3328aec2f02c5a78aeea60f346d7a226d), expected the commit's ostree.composefs.digest.v0\n`,
     });
     expect(existsSync(image)).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
     // ostree's own words for the same commit (bad/commands.log)
     const log = readFileSync(join(OSTREE, "bad/commands.log"), "utf8");
     expect(log).toContain(
-      "error: Generated composefs image digest (e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664) doesn't match expected digest (13aeaeedc034d139effcd66fe3db08d3328aec2f02c5a78aeea60f346d7a226d)",
+      `error: Generated composefs image digest (${C2_DIGEST}) doesn't match expected digest (13aeaeedc034d139effcd66fe3db08d3328aec2f02c5a78aeea60f346d7a226d)`,
     );
   });
 

@@ -10,13 +10,12 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { CompatForce } from "../../src/sys/kernel-compat.ts";
 import { extracted, ROOT } from "../helpers/fixtures.ts";
-import { C2_DIGEST } from "../helpers/golden.ts";
+import { C2, C2_DIGEST } from "../helpers/golden.ts";
 import type { Report, Spec } from "./run-mount.ts";
 import { type Entry, walk } from "./tree-walk.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
-const DEPLOY_C2 =
-  "ostree/deploy/refos/deploy/59d43ea8f969eca2d8f8a97dbd998545ffca930796cafa0eec22e164d97d0b8f.0";
+const DEPLOY_C2 = `ostree/deploy/refos/deploy/${C2}.0`;
 
 function unavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "not root";

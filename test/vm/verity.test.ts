@@ -16,7 +16,7 @@ import { initScript } from "../../qemu/lib/init.ts";
 import { fetchKernel } from "../../qemu/lib/kernel.ts";
 import { bootVm, formatTimings, qemuAvailable, type VmResult } from "../../qemu/lib/qemu.ts";
 import { extracted, OSTREE, ROOT } from "../helpers/fixtures.ts";
-import { C2_DIGEST } from "../helpers/golden.ts";
+import { C2, C2_DIGEST } from "../helpers/golden.ts";
 import type { Report } from "../privileged/run-mount.ts";
 
 const available = qemuAvailable();
@@ -109,10 +109,7 @@ describe.skipIf(available !== true || !existsSync(BIN))(
         }
       }
       const deploy = join(sysroot, "ostree/deploy/refos/deploy");
-      const dep = join(
-        deploy,
-        readdirSync(deploy).find((n) => n.startsWith("59d43ea8") && n.endsWith(".0")) ?? "",
-      );
+      const dep = join(deploy, readdirSync(deploy).find((n) => n.startsWith(C2) && n.endsWith(".0")) ?? "");
       hostShas = Object.fromEntries(
         READS.map((r) => [
           r,

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { extracted, OSTREE } from "../../../test/helpers/fixtures.ts";
-import { C1, C2 } from "../../../test/helpers/golden.ts";
+import { C1, C2, C2_DIGEST } from "../../../test/helpers/golden.ts";
 import { FormatError } from "../../base/errors.ts";
 import { realFs } from "../../sys/fs.ts";
 import { inflateRaw } from "../../sys/zlib.ts";
@@ -50,7 +50,7 @@ describe("commitComposefsTree() + writeErofs(): ostree checkout --composefs", ()
       undefined,
       "2ecd2f0b169d05c56fe21321ce67b67328aa703ed78825174f9b3d437697c08f",
     ],
-    ["c2", C2, "c2.cfs", userspace, "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664"],
+    ["c2", C2, "c2.cfs", userspace, C2_DIGEST],
     [
       "c2 noverity",
       C2,
@@ -236,7 +236,7 @@ describe("sealCommit(): the sealed twin of a commit", () => {
 
   for (const [name, commit, digest] of [
     ["commit 1", C1, "118a631c7c8d550bdc4e09fc087ad8c480e9e858b5fc361aedbc982a559a35cc"],
-    ["commit 2", C2, "e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664"],
+    ["commit 2", C2, C2_DIGEST],
   ] as const) {
     it(`rebuilds ${name}'s exact .commit bytes from its unsealed form`, () => {
       const { bytes, commit: c } = bareUser().readCommit(commit);
@@ -249,7 +249,7 @@ describe("sealCommit(): the sealed twin of a commit", () => {
   it("replaces a wrong digest in place, keeping parent, subject, timestamp and other metadata", () => {
     const repo = open("ostree/bad/repo-wrong-cfs-digest.tar");
     const { commit } = repo.readCommit(C3);
-    const right = Buffer.from("e914e9327767b5f38a31e90215a9bba6c327dbc56d6a5539e81beb01fe555664", "hex");
+    const right = Buffer.from(C2_DIGEST, "hex");
     const sealed = sealCommit(commit, right);
     expect(sealed.commit.metadata.map(([k]) => k)).toEqual(commit.metadata.map(([k]) => k));
     expect(toHex(sealed.commit.metadata[3]?.[1].value as Uint8Array)).toBe(toHex(right));
