@@ -118,6 +118,7 @@ function op(o: FsConfigOp): string {
   }
 }
 
+const mode = (m: number) => `0o${m.toString(8).padStart(3, "0")}`;
 const str = (x: string | null) => (x === null ? "null" : x === "" ? '""' : x);
 const dfd = (n: number) => (n === AT_FDCWD ? "AT_FDCWD" : String(n));
 const enc = new TextEncoder();
@@ -248,11 +249,11 @@ export class KernelSys {
       kernelRelease: () => this.o.release ?? "6.12.0-fake",
 
       // ---- files ----
-      mkdir: (p, m) => this.rec(`mkdir(${p}, 0o${m.toString(8).padStart(3, "0")})`, () => {}),
+      mkdir: (p, m) => this.rec(`mkdir(${p}, ${mode(m)})`, () => {}),
       rmdir: (p) => this.rec(`rmdir(${p})`, () => {}),
       unlink: (p) => this.rec(`unlink(${p})`, () => {}),
       symlink: (t, p) => this.rec(`symlink(${t}, ${p})`, () => {}),
-      writeFile: (p, _d, m) => this.rec(`writeFile(${p}, 0o${m.toString(8)})`, () => {}),
+      writeFile: (p, _d, m) => this.rec(`writeFile(${p}, ${mode(m)})`, () => {}),
       open: (p, flags) =>
         this.rec(
           `open(${p}, ${flags === 0 ? "O_RDONLY" : `O_RDONLY|${flagNames(flags, O)}`})`,
