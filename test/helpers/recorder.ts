@@ -1,5 +1,6 @@
 // The one call recorder under every fake system of the tests (fake-sys.ts's BootSys, kernel-sys.ts's raw
-// Sys and InitSys): each side-effecting call becomes one readable line `name(args) = result`, or
+// Sys and InitSys) and the privileged tier's fault-injecting wrapper of the real Sys
+// (test/privileged/run-prepare-root.ts): each call becomes one readable line `name(args) = result`, or
 // `name(args) → ERRNO` when it failed, and a fault rule can fail any call, by its line, before it changes
 // anything. Rules are small stateful functions so a test says which call fails in its own words.
 

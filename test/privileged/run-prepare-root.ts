@@ -8,7 +8,6 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { SysError } from "../../src/base/errors.ts";
 import { type LogEvent, type PrepareRootResult, prepareRoot } from "../../src/boot/prepare-root.ts";
 import { readKernelCmdline } from "../../src/core/cmdline.ts";
 import { emptyConfig, parsePrepareRootConfig } from "../../src/core/config.ts";
@@ -18,6 +17,7 @@ import { MNT_DETACH, MS_BIND } from "../../src/sys/ffi/libc.ts";
 import type { CompatForce } from "../../src/sys/kernel-compat.ts";
 import { realSys } from "../../src/sys/real.ts";
 import type { Sys } from "../../src/sys/types.ts";
+import { failKth, Recorder } from "../helpers/recorder.ts";
 import { type Entry, walk } from "./tree-walk.ts";
 
 export interface Scenario {
@@ -208,20 +208,19 @@ function runExec(spec: Spec): Outcome {
   return { ok: r.status === 0, exit: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The real Sys, failing its `k`-th call (1-based) with a SysError; every call's name goes to `calls`. */
-export function faultySys(k: number, calls: string[]): Sys {
-  return new Proxy(realSys, {
+/** The real Sys with each call recorded by its name (test/helpers/recorder.ts) and the `k`-th (1-based)
+ * failing with EIO before it runs; none fails for k = 0. */
+export function faultySys(k: number): { sys: Sys; calls: string[] } {
+  const recorder = new Recorder(k > 0 ? failKth(k, "EIO") : undefined);
+  const sys = new Proxy(realSys, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
       if (typeof v !== "function") return v;
-      return (...args: unknown[]) => {
-        calls.push(String(prop));
-        if (calls.length === k)
-          throw new SysError("EIO", `Cannot ${String(prop)}: EIO (injected fault at call ${k})`);
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
+      return (...args: unknown[]) =>
+        recorder.rec(String(prop), () => (v as (...a: unknown[]) => unknown).apply(target, args));
     },
   });
+  return { sys, calls: recorder.calls };
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -230,16 +229,16 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 function faultLoop(spec: Spec): FaultReport {
   reset(spec);
-  const calls: string[] = [];
-  const good = runInProcess(spec, faultySys(0, calls));
+  const { sys, calls } = faultySys(0);
+  const good = runInProcess(spec, sys);
   if (!good.ok) throw new Error(`the good run failed: ${JSON.stringify(good)}`);
   const goodTree = mounts([spec.phys, RUN]);
   const cases: FaultCase[] = [];
   for (let k = 1; k <= calls.length; k++) {
     reset(spec);
     const before = snapshot(spec.phys);
-    const seen: string[] = [];
-    const r = runInProcess(spec, faultySys(k, seen));
+    const faulty = faultySys(k);
+    const r = runInProcess(spec, faulty.sys);
     const after = snapshot(spec.phys);
     const outcome = r.threw !== undefined ? "threw" : r.ok ? "ok" : "refused";
     const stateAsExpected = r.ok ? sameJson(after.mounts, goodTree) : sameJson(before, after);
@@ -250,7 +249,9 @@ function faultLoop(spec: Spec): FaultReport {
       rerunOk = again.ok;
       rerunTreeAsGood = sameJson(mounts([spec.phys, RUN]), goodTree);
     }
-    const c: FaultCase = { k, call: seen[k - 1] ?? "?", outcome, stateAsExpected, rerunOk, rerunTreeAsGood };
+    // the recorded line is `name` or `name → ERRNO`
+    const call = faulty.calls[k - 1]?.split(" ")[0] ?? "?";
+    const c: FaultCase = { k, call, outcome, stateAsExpected, rerunOk, rerunTreeAsGood };
     if (r.failed) {
       c.stage = r.failed.stage;
       c.reason = r.failed.reason;
