@@ -11,6 +11,7 @@ import type { Inode } from "../formats/composefs/tree.ts";
 import { writeErofs } from "../formats/erofs/write.ts";
 import { loosePath } from "../formats/ostree/objects.ts";
 import {
+  collectGarbage,
   readSourceTree,
   readStdin,
   showPath,
@@ -286,15 +287,25 @@ export function treeFromDirectory(
   return root;
 }
 
+/** A parsed dumpfile: its name, and its text while it cannot be read again (stdin). */
+interface Dumpfile {
+  name: string;
+  bytes: Uint8Array | undefined;
+}
+
+function readDumpfile(path: string): Uint8Array {
+  return readArgFile(realFs, path, MAX_DUMPFILE_BYTES, "dumpfile");
+}
+
 /**
  * A writer's refusal of an entry, pointed at the dumpfile line of that entry (and the field, when the
  * writer names one): `Cannot write composefs image for "/d" ("x.dump" line 3, field XATTR): …`.
  */
-function atDumpfileLine(e: FormatError, dumpfile: { name: string; bytes: Uint8Array }): FormatError {
+function atDumpfileLine(e: FormatError, dumpfile: Dumpfile): FormatError {
   const path = e.data.path;
   if (typeof path !== "string") return e;
   const prefix = `Cannot write composefs image for ${q(path)}`;
-  const line = dumpfileLineOf(dumpfile.bytes, path);
+  const line = dumpfileLineOf(dumpfile.bytes ?? readDumpfile(dumpfile.name), path);
   if (line === undefined || !e.message.startsWith(prefix)) return e;
   const field = typeof e.data.field === "string" ? `, field ${e.data.field}` : "";
   const where = `${prefix} (${q(dumpfile.name)} line ${line}${field})`;
@@ -324,16 +335,19 @@ export function runMkcomposefs(
       throw new UsageError("Cannot write the image to stdout: it is a terminal, expected a file or a pipe");
     }
     let tree: Inode;
-    let dumpfile: { name: string; bytes: Uint8Array } | undefined;
+    let dumpfile: Dumpfile | undefined;
     if (a.fromFile) {
-      const name = a.source === "-" ? "<stdin>" : a.source;
-      const bytes =
-        a.source === "-" ? readStdin() : readArgFile(realFs, a.source, MAX_DUMPFILE_BYTES, "dumpfile");
+      const stdin = a.source === "-";
+      const name = stdin ? "<stdin>" : a.source;
+      const bytes = stdin ? readStdin() : readDumpfile(a.source);
       tree = parseDumpfile(bytes, { strict: env.CFS_PARSE_STRICT !== undefined, path: name });
-      dumpfile = { name, bytes };
+      // The tree holds no views into the text: a file's is dropped (read again only to point a writer's
+      // refusal at its line), so the writer's peak memory does not include it.
+      dumpfile = { name, bytes: stdin ? bytes : undefined };
     } else {
       tree = treeFromDirectory(a);
     }
+    collectGarbage(); // the parse's garbage, before the writer's peak
     let image: Uint8Array;
     try {
       image = writeErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });

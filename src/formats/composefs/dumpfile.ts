@@ -150,6 +150,15 @@ function unescapeField(field: Field, s: Uint8Array): Uint8Array {
   return n === out.length ? out : out.slice(0, n);
 }
 
+/**
+ * unescapeField() for what the tree keeps (payloads, contents, xattr names and values): always bytes of
+ * its own, never a view into the input, so the caller can drop the dumpfile text once it is parsed.
+ */
+function unescapeOwned(field: Field, s: Uint8Array): Uint8Array {
+  const out = unescapeField(field, s);
+  return out === s ? s.slice() : out;
+}
+
 /** "-" means absent; anything else is unescaped. */
 function unescapeOptional(field: Field, s: Uint8Array): Uint8Array | undefined {
   if (s.length === 1 && s[0] === 0x2d) return undefined;
@@ -345,8 +354,8 @@ interface State {
 }
 
 /**
- * Parses a composefs-dump(5) file into a tree; returns the root directory. Fields without escapes are
- * views into `input` (no copies), so leave `input` unchanged while the tree is in use.
+ * Parses a composefs-dump(5) file into a tree; returns the root directory. The tree holds no views into
+ * `input`: every name, payload, content and xattr is copied out, so `input` can be dropped once parsed.
  */
 export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode {
   // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
@@ -503,8 +512,8 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   const gid = u32Field(F_GID, 10);
   const rdev = u32Field(F_RDEV, 10);
   const mtime = parseMtime(line, starts[F_MTIME]!, ends[F_MTIME]!);
-  const payload = dash(F_PAYLOAD) ? undefined : unescapeField("PAYLOAD", f("PAYLOAD"));
-  const content = dash(F_CONTENT) ? undefined : unescapeField("CONTENT", f("CONTENT"));
+  const payload = dash(F_PAYLOAD) ? undefined : unescapeOwned("PAYLOAD", f("PAYLOAD"));
+  const content = dash(F_CONTENT) ? undefined : unescapeOwned("CONTENT", f("CONTENT"));
   if (content !== undefined && BigInt(content.length) !== sizeBig) {
     throw new FieldError("CONTENT", `${content.length} bytes of content`, `exactly SIZE (${sizeBig}) bytes`);
   }
@@ -581,8 +590,8 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
       if (eq < 0 || eq >= sp) {
         throw new FieldError("XATTR", `${show(line.subarray(x, sp))} has no '='`, "KEY=VALUE");
       }
-      const key = cString(unescapeField("XATTR", line.subarray(x, eq)));
-      const value = unescapeField("XATTR", line.subarray(eq + 1, sp));
+      const key = cString(unescapeOwned("XATTR", line.subarray(x, eq)));
+      const value = unescapeOwned("XATTR", line.subarray(eq + 1, sp));
       xattr = { key, value };
       remember(st, line.subarray(x, sp), xattr);
     }
