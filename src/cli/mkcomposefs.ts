@@ -8,10 +8,11 @@ import { FormatError, q, SealrootError, UsageError } from "../base/errors.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
 import { dumpfileLineOf, parseDumpfile } from "../formats/composefs/dumpfile.ts";
 import type { Inode } from "../formats/composefs/tree.ts";
-import { writeErofs } from "../formats/erofs/write.ts";
+import { type MeasuredImage, measureErofs } from "../formats/erofs/write.ts";
 import { loosePath } from "../formats/ostree/objects.ts";
 import {
   collectGarbage,
+  type ImageChunks,
   readSourceTree,
   readStdin,
   showPath,
@@ -22,7 +23,7 @@ import {
   writeStdout,
 } from "../sys/composefs-dir.ts";
 import { realFs } from "../sys/fs.ts";
-import { FsVerityHasher, fsverityDigest } from "../verify/fsverity.ts";
+import { FsVerityHasher } from "../verify/fsverity.ts";
 import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
 
 /** Regular files up to this size are stored inline in a directory-source image
@@ -71,6 +72,8 @@ const LONG_OPTIONS: LongOption[] = [
 /** LCFS_DEFAULT_VERSION_MIN / LCFS_DEFAULT_VERSION_MAX. */
 const DEFAULT_MIN_VERSION = 0;
 const DEFAULT_MAX_VERSION = 1;
+/** The image is written (and hashed for --print-digest) in chunks of this size, not held whole. */
+const IMAGE_CHUNK_SIZE = 1 << 20;
 /** Largest dumpfile read (a 100,000-entry one is ~10 MB). */
 const MAX_DUMPFILE_BYTES = 1 << 30;
 
@@ -348,15 +351,23 @@ export function runMkcomposefs(
       tree = treeFromDirectory(a);
     }
     collectGarbage(); // the parse's garbage, before the writer's peak
-    let image: Uint8Array;
+    let image: MeasuredImage;
     try {
-      image = writeErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });
+      image = measureErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });
     } catch (e) {
       throw dumpfile !== undefined && e instanceof FormatError ? atDumpfileLine(e, dumpfile) : e;
     }
-    if (a.image === "-") writeStdout(image);
-    else if (a.image !== undefined) writeImage(a.image, image);
-    if (a.printDigest) ctx.out(`${toHex(fsverityDigest(image))}\n`);
+    // Measured, the image is valid: its bytes now go out chunk by chunk, hashed on the way if asked.
+    const hasher = a.printDigest ? new FsVerityHasher() : undefined;
+    const produce: ImageChunks = (write) =>
+      image.writeTo((chunk) => {
+        hasher?.update(chunk);
+        write(chunk);
+      }, IMAGE_CHUNK_SIZE);
+    if (a.image === "-") produce(writeStdout);
+    else if (a.image !== undefined) writeImage(a.image, produce);
+    else produce(() => {});
+    if (hasher !== undefined) ctx.out(`${toHex(hasher.digest())}\n`);
     return 0;
   } catch (e) {
     if (e instanceof SealrootError) {
