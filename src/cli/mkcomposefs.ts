@@ -6,7 +6,7 @@
 
 import { FormatError, q, SealrootError, UsageError } from "../base/errors.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
-import { dumpfileLineOf, parseDumpfile } from "../formats/composefs/dumpfile.ts";
+import { dumpfileLineOf, dumpfileParser, parseDumpfile } from "../formats/composefs/dumpfile.ts";
 import type { Inode } from "../formats/composefs/tree.ts";
 import { type MeasuredImage, measureErofs } from "../formats/erofs/write.ts";
 import { loosePath } from "../formats/ostree/objects.ts";
@@ -24,7 +24,7 @@ import {
 } from "../sys/composefs-dir.ts";
 import { realFs } from "../sys/fs.ts";
 import { FsVerityHasher } from "../verify/fsverity.ts";
-import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
+import { type CliContext, type CommandModule, readArgFile, streamArgFile } from "./context.ts";
 
 /** Regular files up to this size are stored inline in a directory-source image
  * (LCFS_RECOMMENDED_INLINE_CONTENT_MAX); larger ones go to the digest store. */
@@ -342,11 +342,19 @@ export function runMkcomposefs(
     if (a.fromFile) {
       const stdin = a.source === "-";
       const name = stdin ? "<stdin>" : a.source;
-      const bytes = stdin ? readStdin() : readDumpfile(a.source);
-      tree = parseDumpfile(bytes, { strict: env.CFS_PARSE_STRICT !== undefined, path: name });
-      // The tree holds no views into the text: a file's is dropped (read again only to point a writer's
-      // refusal at its line), so the writer's peak memory does not include it.
-      dumpfile = { name, bytes: stdin ? bytes : undefined };
+      const opts = { strict: env.CFS_PARSE_STRICT !== undefined, path: name };
+      if (stdin) {
+        const bytes = readStdin();
+        tree = parseDumpfile(bytes, opts);
+        dumpfile = { name, bytes };
+      } else {
+        // A file is parsed as it is read, never whole in memory (the tree keeps no views into it); it
+        // is read again only to point a writer's refusal at its line.
+        const parser = dumpfileParser(opts);
+        streamArgFile(realFs, a.source, MAX_DUMPFILE_BYTES, "dumpfile", (chunk) => parser.push(chunk));
+        tree = parser.end();
+        dumpfile = { name, bytes: undefined };
+      }
     } else {
       tree = treeFromDirectory(a);
     }

@@ -376,8 +376,20 @@ interface State {
  * `input`: every name, payload, content and xattr is copied out, so `input` can be dropped once parsed.
  */
 export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode {
-  // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
-  const text = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  const parser = dumpfileParser(opts);
+  parser.push(input);
+  return parser.end();
+}
+
+/** A dumpfile parser fed in chunks (split anywhere), so a file need not be read whole. */
+export interface DumpfileParser {
+  /** Parses the lines `chunk` completes; the chunk is not kept (its bytes may be reused after). */
+  push(chunk: Uint8Array): void;
+  /** Parses the last line (without a newline) and resolves the hardlinks; returns the root. */
+  end(): Inode;
+}
+
+export function dumpfileParser(opts: ParseOptions = {}): DumpfileParser {
   const strict = opts.strict ?? false;
   const src = opts.path ?? "dumpfile";
   const st: State = {
@@ -403,38 +415,70 @@ export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode
       },
     );
   };
-
   let lineNo = 0;
-  let pos = 0;
-  while (pos < text.length) {
+  const line = (bytes: Uint8Array): void => {
     lineNo++;
-    let end = text.indexOf(NL, pos);
-    if (end < 0) {
-      if (strict) fail(lineNo, new FieldError("LINE", "the last line has no trailing newline", "a newline"));
-      end = text.length;
-    }
     try {
-      parseLine(st, text.subarray(pos, end), lineNo);
+      parseLine(st, bytes, lineNo);
     } catch (e) {
       if (e instanceof FieldError) fail(lineNo, e);
       throw e;
     }
-    pos = end + 1;
-  }
-  if (st.root === undefined) {
-    throw new FormatError(`Cannot parse ${q(src)}: no entries, expected at least the root directory "/"`, {
-      path: src,
-    });
-  }
-  for (const link of st.links) {
-    try {
-      link.dirent.inode = resolveLink(st, link);
-    } catch (e) {
-      if (e instanceof FieldError) fail(link.line, e);
-      throw e;
-    }
-  }
-  return st.root;
+  };
+  /** The start of a line the chunks so far have not finished (a copy). */
+  let carry: Uint8Array | undefined;
+
+  return {
+    push(input) {
+      // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
+      const chunk = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+      let pos = 0;
+      if (carry !== undefined) {
+        const nl = chunk.indexOf(NL);
+        const joined = new Uint8Array(carry.length + (nl < 0 ? chunk.length : nl));
+        joined.set(carry);
+        joined.set(nl < 0 ? chunk : chunk.subarray(0, nl), carry.length);
+        if (nl < 0) {
+          carry = joined;
+          return;
+        }
+        carry = undefined;
+        line(joined);
+        pos = nl + 1;
+      }
+      for (;;) {
+        const nl = chunk.indexOf(NL, pos);
+        if (nl < 0) break;
+        line(chunk.subarray(pos, nl));
+        pos = nl + 1;
+      }
+      if (pos < chunk.length) carry = chunk.slice(pos);
+    },
+    end() {
+      if (carry !== undefined) {
+        if (strict) {
+          fail(lineNo + 1, new FieldError("LINE", "the last line has no trailing newline", "a newline"));
+        }
+        line(carry);
+        carry = undefined;
+      }
+      if (st.root === undefined) {
+        throw new FormatError(
+          `Cannot parse ${q(src)}: no entries, expected at least the root directory "/"`,
+          { path: src },
+        );
+      }
+      for (const link of st.links) {
+        try {
+          link.dirent.inode = resolveLink(st, link);
+        } catch (e) {
+          if (e instanceof FieldError) fail(link.line, e);
+          throw e;
+        }
+      }
+      return st.root;
+    },
+  };
 }
 
 function resolveLink(st: State, link: PendingLink): Inode {
@@ -518,7 +562,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   if (isLink) {
     if (isDir(inode)) throw new FieldError("MODE", "a hardlink with directory mode", "a non-directory");
     if (dirent === undefined) throw new FieldError("MODE", "the root as a hardlink", "a directory root");
-    const target = dash(F_PAYLOAD) ? undefined : unescapeCString("PAYLOAD", f("PAYLOAD"), false);
+    const target = dash(F_PAYLOAD) ? undefined : unescapeCString("PAYLOAD", f("PAYLOAD"), true);
     dirent.hardlink = true;
     const link: PendingLink = { dirent, target, line: lineNo };
     st.links.push(link);
@@ -621,7 +665,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
       const key = unescapeCString("XATTR", line.subarray(x, eq), true);
       const value = unescapeOwned("XATTR", line.subarray(eq + 1, sp));
       xattr = { key, value };
-      remember(st, line.subarray(x, sp), xattr);
+      remember(st, line.slice(x, sp), xattr); // a copy: the line's bytes may be reused
     }
     x = sp + 1;
     setXattr(inode, xattr);
@@ -727,7 +771,7 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
       while (i < path.length && path[i] === 0x2f) i++;
     }
     if (last >= 0) {
-      st.dirKey = path.subarray(0, last);
+      st.dirKey = path.slice(0, last); // a copy: the line's bytes may be reused
       st.dir = parent;
     }
   }
