@@ -150,13 +150,11 @@ class ChunkSink implements Sink {
   /** Image offset of buf[0]. */
   private base = 0;
   private readonly buf: Uint8Array;
-  private readonly view: DataView;
   constructor(
     chunkSize: number,
     private readonly out: ChunkOut,
   ) {
     this.buf = new Uint8Array(chunkSize);
-    this.view = new DataView(this.buf.buffer);
   }
   /** Hands out what is buffered and starts the next chunk, zeroed, at `pos`. */
   private flush(): void {
@@ -179,15 +177,26 @@ class ChunkSink implements Sink {
   setU8(at: number, v: number): void {
     this.buf[at - this.base] = v & 0xff;
   }
+  // Little-endian byte by byte: faster than a DataView here, and zeros need no store (zeroed space).
   setU16(at: number, v: number): void {
-    this.view.setUint16(at - this.base, v & U16_MAX, true);
+    if (v === 0) return;
+    const buf = this.buf;
+    const i = at - this.base;
+    buf[i] = v;
+    buf[i + 1] = v >>> 8;
   }
   setU32(at: number, v: number): void {
-    this.view.setUint32(at - this.base, v >>> 0, true);
+    if (v === 0) return;
+    const buf = this.buf;
+    const i = at - this.base;
+    buf[i] = v;
+    buf[i + 1] = v >>> 8;
+    buf[i + 2] = v >>> 16;
+    buf[i + 3] = v >>> 24;
   }
   setU64(at: number, v: number): void {
-    this.view.setUint32(at - this.base, v >>> 0, true);
-    this.view.setUint32(at - this.base + 4, Math.floor(v / 0x100000000) >>> 0, true);
+    this.setU32(at, v >>> 0);
+    this.setU32(at + 4, Math.floor(v / 0x100000000) >>> 0);
   }
   bytes(b: Uint8Array, start: number, end: number): void {
     const buf = this.buf;
