@@ -192,7 +192,7 @@ function bench(name: string, dump: string): { ours: Row; theirs: Row | undefined
     const same = ours.sha === theirs.sha;
     const time = theirs.time > 0 ? `${(ours.time / theirs.time).toFixed(2)}×` : "n/a (reference below 10 ms)";
     console.log(
-      `  ratio       time ${time}, CPU ${(ours.cpu / theirs.cpu).toFixed(2)}×, peak RSS ${(ours.peak / theirs.peak).toFixed(2)}×; ` +
+      `  ratio       time ${time}, CPU ${theirs.cpu > 0 ? `${(ours.cpu / theirs.cpu).toFixed(2)}×` : "n/a"}, peak RSS ${(ours.peak / theirs.peak).toFixed(2)}×; ` +
         `images ${same ? "byte-identical" : "DIFFER"} (sha256 ${ours.sha.slice(0, 16)}…)`,
     );
     if (!same) process.exitCode = 1;
