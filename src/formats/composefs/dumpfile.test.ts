@@ -231,6 +231,11 @@ describe("dumpfileParser()", () => {
     expect(names(at(root, "/b"))).toEqual([toHex(utf8.encode("f"))]);
   });
 
+  it("joins a line spread over many chunks once: a 4 MiB path in 64-byte chunks is refused, not copied 65,536 times", () => {
+    const text = utf8.encode(`/${"a".repeat(4 << 20)} 0 40755 2 0 0 0 0.0 - - -\n`);
+    expect(err(() => parseInChunks(text, 64))).toMatch(/line 1, field PATH/);
+  });
+
   it("reports the line a split line ends on, and a last line without newline when strict", () => {
     const text = utf8.encode(`${ROOT}/a 0 100644 1 0 0 0 0.0 - - -\n/b 0 1006z4 1 0 0 0 0.0 - - -\n`);
     expect(err(() => parseInChunks(text, 5))).toMatch(/line 3, field MODE/);

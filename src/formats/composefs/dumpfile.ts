@@ -425,25 +425,35 @@ export function dumpfileParser(opts: ParseOptions = {}): DumpfileParser {
       throw e;
     }
   };
-  /** The start of a line the chunks so far have not finished (a copy). */
-  let carry: Uint8Array | undefined;
+  /** The start of a line the chunks so far have not finished: copies, joined once the line ends (a
+   * line spread over many chunks costs its length once, not once per chunk). */
+  let carry: Uint8Array[] = [];
+  const joinCarry = (tail: Uint8Array): Uint8Array => {
+    let n = tail.length;
+    for (const c of carry) n += c.length;
+    const joined = new Uint8Array(n);
+    let at = 0;
+    for (const c of carry) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    joined.set(tail, at);
+    carry = [];
+    return joined;
+  };
 
   return {
     push(input) {
       // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
       const chunk = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
       let pos = 0;
-      if (carry !== undefined) {
+      if (carry.length > 0) {
         const nl = chunk.indexOf(NL);
-        const joined = new Uint8Array(carry.length + (nl < 0 ? chunk.length : nl));
-        joined.set(carry);
-        joined.set(nl < 0 ? chunk : chunk.subarray(0, nl), carry.length);
         if (nl < 0) {
-          carry = joined;
+          carry.push(chunk.slice());
           return;
         }
-        carry = undefined;
-        line(joined);
+        line(joinCarry(chunk.subarray(0, nl)));
         pos = nl + 1;
       }
       for (;;) {
@@ -452,15 +462,14 @@ export function dumpfileParser(opts: ParseOptions = {}): DumpfileParser {
         line(chunk.subarray(pos, nl));
         pos = nl + 1;
       }
-      if (pos < chunk.length) carry = chunk.slice(pos);
+      if (pos < chunk.length) carry.push(chunk.slice(pos));
     },
     end() {
-      if (carry !== undefined) {
+      if (carry.length > 0) {
         if (strict) {
           fail(lineNo + 1, new FieldError("LINE", "the last line has no trailing newline", "a newline"));
         }
-        line(carry);
-        carry = undefined;
+        line(joinCarry(new Uint8Array(0)));
       }
       if (st.root === undefined) {
         throw new FormatError(
