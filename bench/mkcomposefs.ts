@@ -3,7 +3,7 @@
 // test/helpers/reference-mkcomposefs.ts runs it), on a generated 100,000-entry dumpfile shaped like an
 // ostree OS commit (selinux label on every entry; directories, payload files with fs-verity digests,
 // symlinks, a few small inline files) and on the largest golden dumpfile. The two tools run interleaved,
-// rep by rep, so load from other work hits both alike; wall time and peak RSS come from GNU time
+// rep by rep, so load from other work hits both alike; wall time, CPU time (user + sys) and peak RSS come from GNU time
 // (`/usr/bin/time -v`, Debian package `time`), and the two images must be byte-identical. Without the
 // reference binary it says so and compares with mkcomposefs 1.0.8's figures recorded on this machine kind.
 // Run: bun run bench/mkcomposefs.ts [--reps N] [--entries N] [--bin B]
@@ -11,7 +11,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { SEALROOT_BIN } from "../initrd/build.ts";
 import { loosePath } from "../src/formats/ostree/objects.ts";
@@ -104,6 +104,8 @@ function generate(n: number): string {
 
 interface Measure {
   seconds: number;
+  /** User + system CPU time: less disturbed than wall time by other work on the machine. */
+  cpu: number;
   peakMB: number;
 }
 
@@ -113,9 +115,11 @@ function once(what: string, cmd: string, args: string[], env?: Record<string, st
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr}`);
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
   const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  if (!wall || !rss) throw new Error(`cannot read /usr/bin/time -v output:\n${r.stderr}`);
+  const user = /User time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  const sys = /System time \(seconds\): ([\d.]+)/.exec(r.stderr);
+  if (!wall || !rss || !user || !sys) throw new Error(`cannot read /usr/bin/time -v output:\n${r.stderr}`);
   const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { seconds, peakMB: Number(rss[1]) / 1024 };
+  return { seconds, cpu: Number(user[1]) + Number(sys[1]), peakMB: Number(rss[1]) / 1024 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -145,6 +149,7 @@ const reference: Tool | undefined =
 
 interface Row {
   time: number;
+  cpu: number;
   peak: number;
   image: number;
   sha: string;
@@ -153,12 +158,14 @@ interface Row {
 function summary(tool: string, runs: Measure[], out: string): Row {
   const row = {
     time: median(runs.map((r) => r.seconds)),
+    cpu: median(runs.map((r) => r.cpu)),
     peak: Math.max(...runs.map((r) => r.peakMB)),
     image: statSync(out).size,
     sha: sha(out),
   };
   console.log(
     `  ${tool.padEnd(11)} ${runs.map((r) => r.seconds.toFixed(2)).join(" ")} s; median ${row.time.toFixed(3)} s, ` +
+      `CPU ${row.cpu.toFixed(2)} s, ` +
       `peak RSS ${row.peak.toFixed(1)} MB, image ${(row.image / 1e6).toFixed(2)} MB`,
   );
   return row;
@@ -185,7 +192,7 @@ function bench(name: string, dump: string): { ours: Row; theirs: Row | undefined
     const same = ours.sha === theirs.sha;
     const time = theirs.time > 0 ? `${(ours.time / theirs.time).toFixed(2)}×` : "n/a (reference below 10 ms)";
     console.log(
-      `  ratio       time ${time}, peak RSS ${(ours.peak / theirs.peak).toFixed(2)}×; ` +
+      `  ratio       time ${time}, CPU ${theirs.cpu > 0 ? `${(ours.cpu / theirs.cpu).toFixed(2)}×` : "n/a"}, peak RSS ${(ours.peak / theirs.peak).toFixed(2)}×; ` +
         `images ${same ? "byte-identical" : "DIFFER"} (sha256 ${ours.sha.slice(0, 16)}…)`,
     );
     if (!same) process.exitCode = 1;
@@ -212,6 +219,11 @@ if (!reference) console.log(`mkcomposefs 1.0.8 not run: ${missing}`);
 const big = bench(`generated ${entries}-entry dumpfile (${generated})`, generated);
 bench(`largest golden dumpfile (${largest.slice(ROOT.length + 1)})`, largest);
 
+console.log(
+  `\nload average after the runs: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(", ")} (1, 5, 15 min)`,
+);
 const base = big.theirs
   ? { seconds: big.theirs.time, peakMB: big.theirs.peak, how: "measured side by side in this run" }
   : {
@@ -228,6 +240,10 @@ console.log(
   `  memory ${big.ours.peak.toFixed(1)} MB vs ${base.peakMB.toFixed(1)} MB = ${memRatio.toFixed(2)}× (target ≤ ${TARGET.memory}×) ${memRatio <= TARGET.memory ? "ok" : "OVER"}`,
 );
 if (big.theirs) {
+  const cpuRatio = big.ours.cpu / big.theirs.cpu;
+  console.log(
+    `  CPU    ${big.ours.cpu.toFixed(2)} s vs ${big.theirs.cpu.toFixed(2)} s = ${cpuRatio.toFixed(2)}× (user + sys)`,
+  );
   console.log(
     `  image  ${big.ours.sha === big.theirs.sha ? "byte-identical" : "DIFFERENT"} (${big.ours.image} bytes)`,
   );

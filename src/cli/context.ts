@@ -4,7 +4,7 @@
 import type { Argv } from "yargs";
 import { SealrootError } from "../base/errors.ts";
 import type { FsRead } from "../base/fs.ts";
-import { realpath } from "../sys/fs.ts";
+import { realpath, streamRegular } from "../sys/fs.ts";
 
 export interface CliContext {
   fs: FsRead;
@@ -33,4 +33,15 @@ export function errorLine(e: unknown): string {
   if (e instanceof SealrootError) return e.message;
   if (e instanceof Error) return `${e.name}: ${e.message}`;
   return String(e);
+}
+
+/** readArgFile() of the real file system in chunks handed to `sink` (each valid only for the call). */
+export function streamArgFile(
+  fs: FsRead,
+  path: string,
+  cap: number,
+  what: string,
+  sink: (chunk: Uint8Array) => void,
+): void {
+  streamRegular(fs.lstatIfExists(path)?.kind === "symlink" ? realpath(path) : path, cap, what, sink);
 }

@@ -6,11 +6,13 @@
 
 import { FormatError, q, SealrootError, UsageError } from "../base/errors.ts";
 import { toHex, utf8 } from "../formats/bytes.ts";
-import { dumpfileLineOf, parseDumpfile } from "../formats/composefs/dumpfile.ts";
+import { dumpfileLineOf, dumpfileParser, parseDumpfile } from "../formats/composefs/dumpfile.ts";
 import type { Inode } from "../formats/composefs/tree.ts";
-import { writeErofs } from "../formats/erofs/write.ts";
+import { type MeasuredImage, measureErofs } from "../formats/erofs/write.ts";
 import { loosePath } from "../formats/ostree/objects.ts";
 import {
+  collectGarbage,
+  type ImageChunks,
   readSourceTree,
   readStdin,
   showPath,
@@ -21,8 +23,8 @@ import {
   writeStdout,
 } from "../sys/composefs-dir.ts";
 import { realFs } from "../sys/fs.ts";
-import { FsVerityHasher, fsverityDigest } from "../verify/fsverity.ts";
-import { type CliContext, type CommandModule, readArgFile } from "./context.ts";
+import { FsVerityHasher } from "../verify/fsverity.ts";
+import { type CliContext, type CommandModule, readArgFile, streamArgFile } from "./context.ts";
 
 /** Regular files up to this size are stored inline in a directory-source image
  * (LCFS_RECOMMENDED_INLINE_CONTENT_MAX); larger ones go to the digest store. */
@@ -70,6 +72,8 @@ const LONG_OPTIONS: LongOption[] = [
 /** LCFS_DEFAULT_VERSION_MIN / LCFS_DEFAULT_VERSION_MAX. */
 const DEFAULT_MIN_VERSION = 0;
 const DEFAULT_MAX_VERSION = 1;
+/** The image is written (and hashed for --print-digest) in chunks of this size, not held whole. */
+const IMAGE_CHUNK_SIZE = 1 << 20;
 /** Largest dumpfile read (a 100,000-entry one is ~10 MB). */
 const MAX_DUMPFILE_BYTES = 1 << 30;
 
@@ -286,15 +290,25 @@ export function treeFromDirectory(
   return root;
 }
 
+/** A parsed dumpfile: its name, and its text while it cannot be read again (stdin). */
+interface Dumpfile {
+  name: string;
+  bytes: Uint8Array | undefined;
+}
+
+function readDumpfile(path: string): Uint8Array {
+  return readArgFile(realFs, path, MAX_DUMPFILE_BYTES, "dumpfile");
+}
+
 /**
  * A writer's refusal of an entry, pointed at the dumpfile line of that entry (and the field, when the
  * writer names one): `Cannot write composefs image for "/d" ("x.dump" line 3, field XATTR): …`.
  */
-function atDumpfileLine(e: FormatError, dumpfile: { name: string; bytes: Uint8Array }): FormatError {
+function atDumpfileLine(e: FormatError, dumpfile: Dumpfile): FormatError {
   const path = e.data.path;
   if (typeof path !== "string") return e;
   const prefix = `Cannot write composefs image for ${q(path)}`;
-  const line = dumpfileLineOf(dumpfile.bytes, path);
+  const line = dumpfileLineOf(dumpfile.bytes ?? readDumpfile(dumpfile.name), path);
   if (line === undefined || !e.message.startsWith(prefix)) return e;
   const field = typeof e.data.field === "string" ? `, field ${e.data.field}` : "";
   const where = `${prefix} (${q(dumpfile.name)} line ${line}${field})`;
@@ -324,25 +338,44 @@ export function runMkcomposefs(
       throw new UsageError("Cannot write the image to stdout: it is a terminal, expected a file or a pipe");
     }
     let tree: Inode;
-    let dumpfile: { name: string; bytes: Uint8Array } | undefined;
+    let dumpfile: Dumpfile | undefined;
     if (a.fromFile) {
-      const name = a.source === "-" ? "<stdin>" : a.source;
-      const bytes =
-        a.source === "-" ? readStdin() : readArgFile(realFs, a.source, MAX_DUMPFILE_BYTES, "dumpfile");
-      tree = parseDumpfile(bytes, { strict: env.CFS_PARSE_STRICT !== undefined, path: name });
-      dumpfile = { name, bytes };
+      const stdin = a.source === "-";
+      const name = stdin ? "<stdin>" : a.source;
+      const opts = { strict: env.CFS_PARSE_STRICT !== undefined, path: name };
+      if (stdin) {
+        const bytes = readStdin();
+        tree = parseDumpfile(bytes, opts);
+        dumpfile = { name, bytes };
+      } else {
+        // A file is parsed as it is read, never whole in memory (the tree keeps no views into it); it
+        // is read again only to point a writer's refusal at its line.
+        const parser = dumpfileParser(opts);
+        streamArgFile(realFs, a.source, MAX_DUMPFILE_BYTES, "dumpfile", (chunk) => parser.push(chunk));
+        tree = parser.end();
+        dumpfile = { name, bytes: undefined };
+      }
     } else {
       tree = treeFromDirectory(a);
     }
-    let image: Uint8Array;
+    collectGarbage(); // the parse's garbage, before the writer's peak
+    let image: MeasuredImage;
     try {
-      image = writeErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });
+      image = measureErofs(tree, { version: a.minVersion, maxVersion: a.maxVersion });
     } catch (e) {
       throw dumpfile !== undefined && e instanceof FormatError ? atDumpfileLine(e, dumpfile) : e;
     }
-    if (a.image === "-") writeStdout(image);
-    else if (a.image !== undefined) writeImage(a.image, image);
-    if (a.printDigest) ctx.out(`${toHex(fsverityDigest(image))}\n`);
+    // Measured, the image is valid: its bytes now go out chunk by chunk, hashed on the way if asked.
+    const hasher = a.printDigest ? new FsVerityHasher() : undefined;
+    const produce: ImageChunks = (write) =>
+      image.writeTo((chunk) => {
+        hasher?.update(chunk);
+        write(chunk);
+      }, IMAGE_CHUNK_SIZE);
+    if (a.image === "-") produce(writeStdout);
+    else if (a.image !== undefined) writeImage(a.image, produce);
+    else produce(() => {});
+    if (hasher !== undefined) ctx.out(`${toHex(hasher.digest())}\n`);
     return 0;
   } catch (e) {
     if (e instanceof SealrootError) {

@@ -43,7 +43,7 @@ import { sysError } from "./errno.ts";
 import { type ChunkSink, streamFd } from "./file-stream.ts";
 import { realFs } from "./fs.ts";
 import { enableVerity } from "./verity.ts";
-import { unlinkBestEffort, writeFileAtomic } from "./write.ts";
+import { unlinkBestEffort, writeFileAtomicWith } from "./write.ts";
 
 /** mkcomposefs's directory-source flags (LCFS_BUILD_*). */
 export interface DirSourceOptions {
@@ -319,26 +319,37 @@ export function writeStdout(bytes: Uint8Array): void {
 }
 
 /**
+ * A full garbage collection under Bun (nothing elsewhere): between building a tree and writing its image,
+ * so the writer's peak memory does not stack on the builder's garbage and the heap's headroom for it.
+ */
+export function collectGarbage(): void {
+  (globalThis as { Bun?: { gc(force: boolean): void } }).Bun?.gc(true);
+}
+
+/** An image handed out chunk by chunk: `produce` calls `write` with each chunk in order. */
+export type ImageChunks = (write: (chunk: Uint8Array) => void) => void;
+
+/**
  * Writes the image to `path` so that a failure never leaves a partial file: a regular file (or a new
  * path) is replaced atomically (through a symlink, its target is); anything else (/dev/null, a fifo) is
- * written in place.
+ * written in place. `produce` streams it, so the whole image need not be in memory at once.
  */
-export function writeImage(path: string, bytes: Uint8Array): void {
+export function writeImage(path: string, produce: ImageChunks): void {
   let target = path;
   try {
     const st = statSync(path);
     if (!st.isFile()) {
-      writeInPlace(path, bytes);
+      writeInPlace(path, produce);
       return;
     }
     target = realpathSync(path);
   } catch (e) {
     if (errCode(e) !== "ENOENT") throw sysError("stat", path, errCode(e));
   }
-  writeFileAtomic(target, bytes, 0o644);
+  writeFileAtomicWith(target, 0o644, produce);
 }
 
-function writeInPlace(path: string, bytes: Uint8Array): void {
+function writeInPlace(path: string, produce: ImageChunks): void {
   let fd: number;
   try {
     fd = openSync(path, constants.O_WRONLY);
@@ -346,10 +357,14 @@ function writeInPlace(path: string, bytes: Uint8Array): void {
     throw sysError("open", path, errCode(e));
   }
   try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-  } catch (e) {
-    throw sysError("write", path, errCode(e));
+    produce((bytes) => {
+      try {
+        let off = 0;
+        while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      } catch (e) {
+        throw sysError("write", path, errCode(e));
+      }
+    });
   } finally {
     closeSync(fd);
   }

@@ -73,6 +73,64 @@ const MIN_READ = 4096;
  * same regular file), then at most cap + 1 bytes read, whatever the size said (procfs says 0).
  */
 function readRegular(path: string, cap: number, what: string): Uint8Array | undefined {
+  const fd = openRegular(path, cap, what);
+  if (fd === undefined) return undefined;
+  try {
+    const fst = fstatSync(fd, { bigint: true });
+    let buf = new Uint8Array(Math.min(cap + 1, Math.max(MIN_READ, Number(fst.size) + 1)));
+    let n = 0;
+    for (;;) {
+      if (n === buf.length) {
+        if (n > cap) throw overCap(what, path, n, cap);
+        const bigger = new Uint8Array(Math.min(cap + 1, buf.length * 2));
+        bigger.set(buf);
+        buf = bigger;
+      }
+      const got = readAt(fd, buf, n, path);
+      if (got === 0) return buf.slice(0, n);
+      n += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * readRegular() in chunks of at most `chunkSize` bytes, each handed to `sink` (valid only for the call,
+ * the buffer is reused), in constant memory. The same refusals, ENOENT included; over `cap` bytes is
+ * refused when the reading gets there. Returns the bytes read.
+ */
+export function streamRegular(
+  path: string,
+  cap: number,
+  what: string,
+  sink: (chunk: Uint8Array) => void,
+  chunkSize = 1 << 20,
+): number {
+  const fd = openRegular(path, cap, what);
+  if (fd === undefined) throw sysError("read", path, "ENOENT");
+  try {
+    const buf = new Uint8Array(chunkSize);
+    let n = 0;
+    for (;;) {
+      let got: number;
+      try {
+        got = readSync(fd, buf, 0, buf.length, n);
+      } catch (e) {
+        throw nodeErr("read", path, e);
+      }
+      if (got === 0) return n;
+      n += got;
+      if (n > cap) throw overCap(what, path, n, cap);
+      sink(buf.subarray(0, got));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Opens a regular file (no symlink) of at most `cap` bytes read-only; undefined when it is absent. */
+function openRegular(path: string, cap: number, what: string): number | undefined {
   let st: BigIntStats;
   try {
     st = lstatSync(path, { bigint: true });
@@ -92,22 +150,11 @@ function readRegular(path: string, cap: number, what: string): Uint8Array | unde
   try {
     const fst = fstatSync(fd, { bigint: true });
     if (!fst.isFile()) throw notRegularFile(what, path, kindOf(fst));
-    let buf = new Uint8Array(Math.min(cap + 1, Math.max(MIN_READ, Number(fst.size) + 1)));
-    let n = 0;
-    for (;;) {
-      if (n === buf.length) {
-        if (n > cap) throw overCap(what, path, n, cap);
-        const bigger = new Uint8Array(Math.min(cap + 1, buf.length * 2));
-        bigger.set(buf);
-        buf = bigger;
-      }
-      const got = readAt(fd, buf, n, path);
-      if (got === 0) return buf.slice(0, n);
-      n += got;
-    }
-  } finally {
+  } catch (e) {
     closeSync(fd);
+    throw e;
   }
+  return fd;
 }
 
 function readAt(fd: number, buf: Uint8Array, at: number, path: string): number {

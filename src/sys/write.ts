@@ -8,6 +8,19 @@ import { sysError } from "./errno.ts";
 
 export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): void {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  writeFileAtomicWith(path, mode, (write) => write(bytes));
+}
+
+/**
+ * writeFileAtomic() of content that `produce` hands to `write` in chunks, in order, so the whole of it
+ * need never be in memory. An error thrown by `produce` itself removes the temporary file and passes on
+ * unchanged; file errors become SysError.
+ */
+export function writeFileAtomicWith(
+  path: string,
+  mode: number,
+  produce: (write: (chunk: Uint8Array) => void) => void,
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.tmp${process.pid}`);
   let fd: number;
   try {
@@ -15,17 +28,32 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
   } catch (e) {
     throw sysError("create", tmp, (e as NodeJS.ErrnoException).code ?? "EIO");
   }
+  const failed = (e: unknown) => sysError("write", path, (e as NodeJS.ErrnoException).code ?? "EIO");
   try {
-    fchmodSync(fd, mode); // exact mode, whatever the umask
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, path);
+    try {
+      fchmodSync(fd, mode); // exact mode, whatever the umask
+    } catch (e) {
+      throw failed(e);
+    }
+    produce((chunk) => {
+      try {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      } catch (e) {
+        throw failed(e);
+      }
+    });
+    try {
+      fsyncSync(fd);
+      closeSync(fd);
+      renameSync(tmp, path);
+    } catch (e) {
+      throw failed(e);
+    }
   } catch (e) {
     closeBestEffort(fd);
     unlinkBestEffort(tmp);
-    throw sysError("write", path, (e as NodeJS.ErrnoException).code ?? "EIO");
+    throw e;
   }
 }
 

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { COMPOSEFS } from "../../../test/helpers/fixtures.ts";
 import { FormatError } from "../../base/errors.ts";
 import { toHex, utf8 } from "../bytes.ts";
-import { dumpfileLineOf, parseDumpfile, parseDumpfileText } from "./dumpfile.ts";
+import { dumpTree } from "./dump-print.ts";
+import { dumpfileLineOf, dumpfileParser, parseDumpfile, parseDumpfileText } from "./dumpfile.ts";
 import { getXattr, type Inode, lookupChild, S_IFREG } from "./tree.ts";
 
 const ROOT = "/ 4096 40755 2 0 0 0 0.0 - - -\n";
@@ -184,6 +185,63 @@ describe("parseDumpfile()", () => {
       }),
       { seed: 20250501, numRuns: 2000 },
     );
+  });
+});
+
+describe("dumpfileParser()", () => {
+  /** Feeds `text` in chunks of `size` bytes through one reused buffer, as a file reader does. */
+  const parseInChunks = (text: Uint8Array, size: number, strict = false): Inode => {
+    const parser = dumpfileParser({ strict });
+    const buf = new Uint8Array(size);
+    for (let i = 0; i < text.length; i += size) {
+      const chunk = text.subarray(i, i + size);
+      buf.set(chunk);
+      parser.push(buf.subarray(0, chunk.length));
+    }
+    return parser.end();
+  };
+  const fixtures = [
+    "lenient-parse.dump",
+    "hardlinks.dump",
+    "utf8-names.dump",
+    "xattrs-shared.dump",
+    "os-tree.dump",
+  ];
+
+  it.each(fixtures)("gives the tree parseDumpfile() gives for %s, whatever the chunk size", (name) => {
+    const text = new Uint8Array(readFileSync(join(COMPOSEFS, name)));
+    const whole = dumpTree(parseDumpfile(text));
+    for (const size of [1, 2, 3, 7, 64, 4096]) expect(dumpTree(parseInChunks(text, size))).toBe(whole);
+  });
+
+  it("keeps nothing of a chunk: a reused buffer's next line at the same offset is not taken for the last", () => {
+    // One line a chunk, all at offset 0 of one buffer: "/b/f" lands where "/a/f" was, so a kept view of
+    // its parent "/a" would read "/b" and put f in /a.
+    const lines = ["/", "/a", "/b"].map((p) => `${p} 0 40755 2 0 0 0 0.0 - - -\n`);
+    lines.push("/a/f 0 100644 1 0 0 0 0.0 - - -\n", "/b/f 0 100644 1 0 0 0 0.0 - - -\n");
+    const parser = dumpfileParser();
+    const buf = new Uint8Array(64);
+    for (const l of lines) {
+      const bytes = utf8.encode(l);
+      buf.set(bytes);
+      parser.push(buf.subarray(0, bytes.length));
+    }
+    const root = parser.end();
+    expect(dumpTree(root)).toBe(dumpTree(parseDumpfileText(lines.join(""))));
+    expect(names(at(root, "/b"))).toEqual([toHex(utf8.encode("f"))]);
+  });
+
+  it("joins a line spread over many chunks once: a 4 MiB path in 64-byte chunks is refused, not copied 65,536 times", () => {
+    const text = utf8.encode(`/${"a".repeat(4 << 20)} 0 40755 2 0 0 0 0.0 - - -\n`);
+    expect(err(() => parseInChunks(text, 64))).toMatch(/line 1, field PATH/);
+  });
+
+  it("reports the line a split line ends on, and a last line without newline when strict", () => {
+    const text = utf8.encode(`${ROOT}/a 0 100644 1 0 0 0 0.0 - - -\n/b 0 1006z4 1 0 0 0 0.0 - - -\n`);
+    expect(err(() => parseInChunks(text, 5))).toMatch(/line 3, field MODE/);
+    const noNewline = utf8.encode(`${ROOT}/a 0 100644 1 0 0 0 0.0 - - -`);
+    expect(err(() => parseInChunks(noNewline, 4, true))).toMatch(/line 2, field LINE/);
+    expect(names(parseInChunks(noNewline, 4))).toEqual([toHex(utf8.encode("a"))]);
   });
 });
 

@@ -9,6 +9,7 @@ import { FormatError, q } from "../../base/errors.ts";
 import { utf8 } from "../bytes.ts";
 import {
   addChild,
+  compareBytes,
   DIGEST_SIZE,
   type Dirent,
   fileType,
@@ -17,6 +18,7 @@ import {
   isDir,
   lookupChild,
   MAX_NAME_LENGTH,
+  type Mtime,
   newInode,
   PATH_MAX,
   S_IFBLK,
@@ -150,10 +152,23 @@ function unescapeField(field: Field, s: Uint8Array): Uint8Array {
   return n === out.length ? out : out.slice(0, n);
 }
 
-/** "-" means absent; anything else is unescaped. */
-function unescapeOptional(field: Field, s: Uint8Array): Uint8Array | undefined {
-  if (s.length === 1 && s[0] === 0x2d) return undefined;
-  return unescapeField(field, s);
+/**
+ * unescapeField() for what the tree keeps (payloads, contents, xattr names and values): always bytes of
+ * its own, never a view into the input, so the caller can drop the dumpfile text once it is parsed.
+ */
+function unescapeOwned(field: Field, s: Uint8Array): Uint8Array {
+  const out = unescapeField(field, s);
+  return out === s ? s.slice() : out;
+}
+
+/**
+ * unescapeField() then cString() of a field of a line, which holds no NUL (parseLine refuses one): only an
+ * escape (\x00) can bring a NUL, so a field without escapes needs no scan. `own` as unescapeOwned().
+ */
+function unescapeCString(field: Field, s: Uint8Array, own: boolean): Uint8Array {
+  const out = unescapeField(field, s);
+  if (out !== s) return cString(out);
+  return own ? s.slice() : s;
 }
 
 /** libcomposefs keeps paths, payloads, digests and xattr names as C strings: they end at a NUL. */
@@ -235,8 +250,8 @@ function parseMtime(line: Uint8Array, start: number, end: number): { sec: number
   return { sec: Number(sec), nsec: u32(nsec) };
 }
 
-function parseDigest(s: Uint8Array, strict: boolean): Uint8Array {
-  const text = cString(s);
+/** The DIGEST field `s` (unescaped), and `text`, the same as a C string (up to a NUL). */
+function parseDigest(s: Uint8Array, text: Uint8Array, strict: boolean): Uint8Array {
   const want = DIGEST_SIZE * 2;
   if (text.length < want || (strict && text.length !== want)) {
     throw new FieldError("DIGEST", `${show(s)} is ${text.length} characters`, `${want} hex digits`);
@@ -267,9 +282,15 @@ function setXattr(inode: Inode, xattr: Xattr): void {
   const xattrs = inode.xattrs;
   let dup = false;
   for (const x of xattrs) if (bytesEq(x.key, key)) dup = true;
-  // The inode is this line's own: without a duplicate it grows in place, else a new list replaces it.
-  const next = dup ? [...xattrs.filter((x) => !bytesEq(x.key, key)), xattr] : xattrs;
-  if (!dup) next.push(xattr);
+  // The list is this line's own once it has an entry: without a duplicate it grows in place, else a new
+  // list replaces it. (Before the first entry it is the shared frozen NO_XATTRS.)
+  let next: Xattr[];
+  if (dup) next = [...xattrs.filter((x) => !bytesEq(x.key, key)), xattr];
+  else if (xattrs.length === 0) next = [xattr];
+  else {
+    next = xattrs;
+    next.push(xattr);
+  }
   const use = xattrBudgetUse(next);
   if (use > XATTR_EXTERNAL_BUDGET) {
     throw new FieldError(
@@ -308,6 +329,7 @@ const NO_DIR = newInode(0);
  */
 const NO_CHILDREN = Object.freeze([]) as unknown as Dirent[];
 const NO_MTIME = Object.freeze({ sec: 0, nsec: 0 });
+const NO_XATTRS = Object.freeze([]) as unknown as Xattr[];
 
 /** newInode(mode) for a line: the same fields, the line sets the rest. */
 function lineInode(mode: number): Inode {
@@ -319,7 +341,7 @@ function lineInode(mode: number): Inode {
     rdev: 0,
     mtime: NO_MTIME,
     size: 0,
-    xattrs: [],
+    xattrs: NO_XATTRS,
     children: fileType(mode) === S_IFDIR ? [] : NO_CHILDREN,
   };
 }
@@ -342,15 +364,32 @@ interface State {
   /** Recently parsed xattrs by their exact text (recentXattr), replaced round robin. */
   recent: { raw: Uint8Array; xattr: Xattr }[];
   recentNext: number;
+  /** Recent lines' xattr lists, frozen, to share with a line listing the same xattr objects. */
+  lists: Xattr[][];
+  listsNext: number;
+  /** Whole-second mtimes already met, frozen, to share (sharedMtime). */
+  mtimes: Map<number, Mtime>;
 }
 
 /**
- * Parses a composefs-dump(5) file into a tree; returns the root directory. Fields without escapes are
- * views into `input` (no copies), so leave `input` unchanged while the tree is in use.
+ * Parses a composefs-dump(5) file into a tree; returns the root directory. The tree holds no views into
+ * `input`: every name, payload, content and xattr is copied out, so `input` can be dropped once parsed.
  */
 export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode {
-  // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
-  const text = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  const parser = dumpfileParser(opts);
+  parser.push(input);
+  return parser.end();
+}
+
+/** A dumpfile parser fed in chunks (split anywhere), so a file need not be read whole. */
+export interface DumpfileParser {
+  /** Parses the lines `chunk` completes; the chunk is not kept (its bytes may be reused after). */
+  push(chunk: Uint8Array): void;
+  /** Parses the last line (without a newline) and resolves the hardlinks; returns the root. */
+  end(): Inode;
+}
+
+export function dumpfileParser(opts: ParseOptions = {}): DumpfileParser {
   const strict = opts.strict ?? false;
   const src = opts.path ?? "dumpfile";
   const st: State = {
@@ -362,6 +401,9 @@ export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode
     dir: NO_DIR,
     recent: [],
     recentNext: 0,
+    lists: [],
+    listsNext: 0,
+    mtimes: new Map(),
   };
   const fail = (line: number, e: FieldError): never => {
     throw new FormatError(
@@ -373,38 +415,79 @@ export function parseDumpfile(input: Uint8Array, opts: ParseOptions = {}): Inode
       },
     );
   };
-
   let lineNo = 0;
-  let pos = 0;
-  while (pos < text.length) {
+  const line = (bytes: Uint8Array): void => {
     lineNo++;
-    let end = text.indexOf(NL, pos);
-    if (end < 0) {
-      if (strict) fail(lineNo, new FieldError("LINE", "the last line has no trailing newline", "a newline"));
-      end = text.length;
-    }
     try {
-      parseLine(st, text.subarray(pos, end), lineNo);
+      parseLine(st, bytes, lineNo);
     } catch (e) {
       if (e instanceof FieldError) fail(lineNo, e);
       throw e;
     }
-    pos = end + 1;
-  }
-  if (st.root === undefined) {
-    throw new FormatError(`Cannot parse ${q(src)}: no entries, expected at least the root directory "/"`, {
-      path: src,
-    });
-  }
-  for (const link of st.links) {
-    try {
-      link.dirent.inode = resolveLink(st, link);
-    } catch (e) {
-      if (e instanceof FieldError) fail(link.line, e);
-      throw e;
+  };
+  /** The start of a line the chunks so far have not finished: copies, joined once the line ends (a
+   * line spread over many chunks costs its length once, not once per chunk). */
+  let carry: Uint8Array[] = [];
+  const joinCarry = (tail: Uint8Array): Uint8Array => {
+    let n = tail.length;
+    for (const c of carry) n += c.length;
+    const joined = new Uint8Array(n);
+    let at = 0;
+    for (const c of carry) {
+      joined.set(c, at);
+      at += c.length;
     }
-  }
-  return st.root;
+    joined.set(tail, at);
+    carry = [];
+    return joined;
+  };
+
+  return {
+    push(input) {
+      // A plain Uint8Array view (not a Buffer subclass), so every field carved out of it is one too.
+      const chunk = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+      let pos = 0;
+      if (carry.length > 0) {
+        const nl = chunk.indexOf(NL);
+        if (nl < 0) {
+          carry.push(chunk.slice());
+          return;
+        }
+        line(joinCarry(chunk.subarray(0, nl)));
+        pos = nl + 1;
+      }
+      for (;;) {
+        const nl = chunk.indexOf(NL, pos);
+        if (nl < 0) break;
+        line(chunk.subarray(pos, nl));
+        pos = nl + 1;
+      }
+      if (pos < chunk.length) carry.push(chunk.slice(pos));
+    },
+    end() {
+      if (carry.length > 0) {
+        if (strict) {
+          fail(lineNo + 1, new FieldError("LINE", "the last line has no trailing newline", "a newline"));
+        }
+        line(joinCarry(new Uint8Array(0)));
+      }
+      if (st.root === undefined) {
+        throw new FormatError(
+          `Cannot parse ${q(src)}: no entries, expected at least the root directory "/"`,
+          { path: src },
+        );
+      }
+      for (const link of st.links) {
+        try {
+          link.dirent.inode = resolveLink(st, link);
+        } catch (e) {
+          if (e instanceof FieldError) fail(link.line, e);
+          throw e;
+        }
+      }
+      return st.root;
+    },
+  };
 }
 
 function resolveLink(st: State, link: PendingLink): Inode {
@@ -466,7 +549,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   /** "-" (absent) in an optional field. */
   const dash = (i: number): boolean => ends[i]! - starts[i]! === 1 && line[starts[i]!] === 0x2d;
 
-  const path = cString(unescapeField("PATH", f("PATH")));
+  const path = unescapeCString("PATH", f("PATH"), false);
   if (path.length === 0) throw new FieldError("PATH", "the path is empty", "an absolute path");
 
   const isLink = ends[F_MODE]! > starts[F_MODE]! && line[starts[F_MODE]!] === 0x40;
@@ -488,9 +571,9 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   if (isLink) {
     if (isDir(inode)) throw new FieldError("MODE", "a hardlink with directory mode", "a non-directory");
     if (dirent === undefined) throw new FieldError("MODE", "the root as a hardlink", "a directory root");
-    const target = unescapeOptional("PAYLOAD", f("PAYLOAD"));
+    const target = dash(F_PAYLOAD) ? undefined : unescapeCString("PAYLOAD", f("PAYLOAD"), true);
     dirent.hardlink = true;
-    const link: PendingLink = { dirent, target: target && cString(target), line: lineNo };
+    const link: PendingLink = { dirent, target, line: lineNo };
     st.links.push(link);
     st.placeholders.set(inode, link);
     return;
@@ -503,12 +586,14 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   const gid = u32Field(F_GID, 10);
   const rdev = u32Field(F_RDEV, 10);
   const mtime = parseMtime(line, starts[F_MTIME]!, ends[F_MTIME]!);
-  const payload = dash(F_PAYLOAD) ? undefined : unescapeField("PAYLOAD", f("PAYLOAD"));
-  const content = dash(F_CONTENT) ? undefined : unescapeField("CONTENT", f("CONTENT"));
+  // A C string: mkcomposefs keeps payloads (backing paths, symlink targets) as such.
+  const payload = dash(F_PAYLOAD) ? undefined : unescapeCString("PAYLOAD", f("PAYLOAD"), true);
+  const content = dash(F_CONTENT) ? undefined : unescapeOwned("CONTENT", f("CONTENT"));
   if (content !== undefined && BigInt(content.length) !== sizeBig) {
     throw new FieldError("CONTENT", `${content.length} bytes of content`, `exactly SIZE (${sizeBig}) bytes`);
   }
-  const digestText = dash(F_DIGEST) ? undefined : unescapeField("DIGEST", f("DIGEST"));
+  const digestRaw = dash(F_DIGEST) ? undefined : f("DIGEST");
+  const digestText = digestRaw && unescapeField("DIGEST", digestRaw);
 
   if (type === S_IFREG && sizeBig > MAX_FILE_SIZE_BIG && content === undefined) {
     throw new FieldError(
@@ -523,10 +608,10 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
   inode.gid = gid;
   if (type === S_IFCHR || type === S_IFBLK) inode.rdev = rdev;
   else if (st.strict && rdev !== 0) throw new FieldError("RDEV", `${rdev} on a non-device`, "0");
-  inode.mtime = mtime;
+  inode.mtime = sharedMtime(st, mtime);
 
   if (type === S_IFLNK) {
-    const target = payload && cString(payload);
+    const target = payload;
     if (target === undefined || target.length === 0 || target.length >= PATH_MAX) {
       throw new FieldError(
         "PAYLOAD",
@@ -547,7 +632,7 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     inode.payload = target;
     inode.size = target.length;
   } else {
-    const backing = payload && cString(payload);
+    const backing = payload;
     if (backing !== undefined && backing.length >= PATH_MAX) {
       throw new FieldError("PAYLOAD", `a ${backing.length}-byte payload`, `at most ${PATH_MAX - 1} bytes`);
     }
@@ -564,7 +649,12 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
     }
   }
   if (digestText !== undefined) {
-    const digest = parseDigest(digestText, st.strict);
+    // Without an escape the field has no NUL (parseLine refuses one): it is its own C string.
+    const digest = parseDigest(
+      digestText,
+      digestText === digestRaw ? digestText : cString(digestText),
+      st.strict,
+    );
     if (type === S_IFREG) inode.digest = digest;
   }
 
@@ -581,14 +671,50 @@ function parseLine(st: State, line: Uint8Array, lineNo: number): void {
       if (eq < 0 || eq >= sp) {
         throw new FieldError("XATTR", `${show(line.subarray(x, sp))} has no '='`, "KEY=VALUE");
       }
-      const key = cString(unescapeField("XATTR", line.subarray(x, eq)));
-      const value = unescapeField("XATTR", line.subarray(eq + 1, sp));
+      const key = unescapeCString("XATTR", line.subarray(x, eq), true);
+      const value = unescapeOwned("XATTR", line.subarray(eq + 1, sp));
       xattr = { key, value };
-      remember(st, line.subarray(x, sp), xattr);
+      remember(st, line.slice(x, sp), xattr); // a copy: the line's bytes may be reused
     }
     x = sp + 1;
     setXattr(inode, xattr);
   }
+  inode.xattrs = sharedXattrs(st, inode.xattrs);
+}
+
+/** How many whole-second mtimes sharedMtime() keeps (an ostree commit has one: 0). */
+const SHARED_MTIMES = 4096;
+
+/** An equal whole-second mtime met before, shared; a new one is kept while there is room. */
+function sharedMtime(st: State, mtime: Mtime): Mtime {
+  if (mtime.nsec !== 0) return mtime;
+  const seen = st.mtimes.get(mtime.sec);
+  if (seen !== undefined) return seen;
+  if (st.mtimes.size < SHARED_MTIMES) st.mtimes.set(mtime.sec, Object.freeze(mtime));
+  return mtime;
+}
+
+/** How many recent xattr lists sharedXattrs() compares with. */
+const RECENT_LISTS = 8;
+
+/**
+ * The line's xattr list, or a recent line's frozen list of the very same xattr objects (recentXattr
+ * shares them), so inodes with the same labels share one list. Lists are never changed in place once
+ * parsed: the writer copies before it changes one.
+ */
+function sharedXattrs(st: State, xattrs: Xattr[]): Xattr[] {
+  if (xattrs.length === 0) return NO_XATTRS;
+  for (const list of st.lists) {
+    if (list.length !== xattrs.length) continue;
+    let i = 0;
+    while (i < list.length && list[i] === xattrs[i]) i++;
+    if (i === list.length) return list;
+  }
+  Object.freeze(xattrs);
+  if (st.lists.length < RECENT_LISTS) st.lists.push(xattrs);
+  else st.lists[st.listsNext] = xattrs;
+  st.listsNext = (st.listsNext + 1) % RECENT_LISTS;
+  return xattrs;
 }
 
 /** How many distinct recent xattr texts are remembered (an OS tree has a handful of selinux labels). */
@@ -654,7 +780,7 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
       while (i < path.length && path[i] === 0x2f) i++;
     }
     if (last >= 0) {
-      st.dirKey = path.subarray(0, last);
+      st.dirKey = path.slice(0, last); // a copy: the line's bytes may be reused
       st.dir = parent;
     }
   }
@@ -676,7 +802,9 @@ function addToTree(st: State, path: Uint8Array, inode: Inode): Dirent | undefine
       `at most ${MAX_NAME_LENGTH}`,
     );
   }
-  if (lookupChild(parent, name) !== undefined)
+  const lastChild = parent.children[parent.children.length - 1];
+  const afterLast = lastChild === undefined || compareBytes(lastChild.name, name) < 0; // sorted input
+  if (!afterLast && lookupChild(parent, name) !== undefined)
     throw new FieldError("PATH", `${show(path)} is listed twice`, "each path once");
   return addChild(parent, name, inode);
 }

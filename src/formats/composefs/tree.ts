@@ -173,13 +173,20 @@ export function addChild(dir: Inode, name: Uint8Array, inode: Inode, hardlink = 
       `Cannot add ${q(showBytes(name))}: "." and ".." are implicit, expected another name`,
     );
   }
-  const i = searchByName(dir.children, name);
+  const children = dir.children;
+  const last = children[children.length - 1];
+  // Entries mostly come in name order (dumpfiles, sorted directory reads): then the new one goes last.
+  const i =
+    last === undefined || compareBytes(last.name, name) < 0
+      ? -children.length - 1
+      : searchByName(children, name);
   if (i >= 0)
     throw new FormatError(
       `Cannot add ${q(showBytes(name))}: an entry of that name exists, expected a unique name`,
     );
   const d: Dirent = { name, inode, hardlink };
-  dir.children.splice(-i - 1, 0, d);
+  if (-i - 1 === children.length) children.push(d);
+  else children.splice(-i - 1, 0, d);
   return d;
 }
 

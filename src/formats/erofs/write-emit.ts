@@ -1,9 +1,9 @@
 // The EROFS emit of libcomposefs 1.0.8's lcfs_write_to(), after the overlay rewrite and the xattr plan:
 // composefs header, superblock, inodes breadth first (compact or extended, inline tails with
 // libcomposefs's padding rules), the shared xattr table, then the data blocks. One emit routine runs
-// twice: into a counting sink to measure the layout (nids, block addresses, table sizes), then into the
-// output buffer with those values. Every structure is written field by field at the offsets of
-// layout.ts, into zeroed space. Pure.
+// twice: into a counting sink to measure the layout (nids, block addresses, table sizes), then with those
+// values into one buffer, or chunk by chunk to a caller's output (a file) in constant memory. Every
+// structure is written field by field at the offsets of layout.ts, into zeroed space. Pure.
 
 import {
   fileType,
@@ -137,45 +137,91 @@ class CountSink implements Sink {
   }
 }
 
-class BufferSink implements Sink {
+/** Where the writing pass's bytes go, in order, each chunk valid only for the call. */
+export type ChunkOut = (chunk: Uint8Array) => void;
+
+/**
+ * Writes through one zeroed buffer of `chunkSize` bytes, handed to `out` whenever the next structure or
+ * bytes do not fit, and at the end (finish()): constant memory for any image size. A structure never
+ * straddles two chunks, so its fields are set in place (chunkSize is at least the largest structure).
+ */
+class ChunkSink implements Sink {
   pos = 0;
-  readonly out: Uint8Array;
-  private readonly view: DataView;
-  constructor(size: number) {
-    this.out = new Uint8Array(size); // zeroed: struct() and zeros() only move on
-    this.view = new DataView(this.out.buffer);
+  /** Image offset of buf[0]. */
+  private base = 0;
+  private readonly buf: Uint8Array;
+  constructor(
+    chunkSize: number,
+    private readonly out: ChunkOut,
+  ) {
+    this.buf = new Uint8Array(chunkSize);
+  }
+  /** Hands out what is buffered and starts the next chunk, zeroed, at `pos`. */
+  private flush(): void {
+    const used = this.pos - this.base;
+    this.out(this.buf.subarray(0, used));
+    this.buf.fill(0, 0, used);
+    this.base = this.pos;
+  }
+  /** Hands out the last chunk (the buffer itself when the whole image fit in it). */
+  finish(): void {
+    const used = this.pos - this.base;
+    if (used > 0) this.out(used === this.buf.length ? this.buf : this.buf.subarray(0, used));
   }
   struct(size: number): number {
+    if (this.pos + size > this.base + this.buf.length) this.flush();
     const at = this.pos;
     this.pos += size;
     return at;
   }
   setU8(at: number, v: number): void {
-    this.out[at] = v & 0xff;
+    this.buf[at - this.base] = v & 0xff;
   }
+  // Little-endian byte by byte: faster than a DataView here, and zeros need no store (zeroed space).
   setU16(at: number, v: number): void {
-    this.view.setUint16(at, v & U16_MAX, true);
+    if (v === 0) return;
+    const buf = this.buf;
+    const i = at - this.base;
+    buf[i] = v;
+    buf[i + 1] = v >>> 8;
   }
   setU32(at: number, v: number): void {
-    this.view.setUint32(at, v >>> 0, true);
+    if (v === 0) return;
+    const buf = this.buf;
+    const i = at - this.base;
+    buf[i] = v;
+    buf[i + 1] = v >>> 8;
+    buf[i + 2] = v >>> 16;
+    buf[i + 3] = v >>> 24;
   }
   setU64(at: number, v: number): void {
-    this.view.setUint32(at, v >>> 0, true);
-    this.view.setUint32(at + 4, Math.floor(v / 0x100000000) >>> 0, true);
+    this.setU32(at, v >>> 0);
+    this.setU32(at + 4, Math.floor(v / 0x100000000) >>> 0);
   }
   bytes(b: Uint8Array, start: number, end: number): void {
-    if (end - start > 64) {
-      this.out.set(start === 0 && end === b.length ? b : b.subarray(start, end), this.pos);
+    const buf = this.buf;
+    if (this.pos + (end - start) <= this.base + buf.length) {
+      // No subarray() of `b`: on a small typed array it costs JavaScriptCore an ArrayBuffer for good.
+      if (end - start > 64 && start === 0 && end === b.length) buf.set(b, this.pos - this.base);
+      else for (let i = start, pos = this.pos - this.base; i < end; i++) buf[pos++] = b[i]!;
       this.pos += end - start;
       return;
     }
-    const out = this.out; // a loop beats set() on short arrays
-    let pos = this.pos;
-    for (let i = start; i < end; i++) out[pos++] = b[i]!;
-    this.pos = pos;
+    while (start < end) {
+      if (this.pos === this.base + buf.length) this.flush();
+      const n = Math.min(end - start, this.base + buf.length - this.pos);
+      buf.set(b.subarray(start, start + n), this.pos - this.base);
+      this.pos += n;
+      start += n;
+    }
   }
   zeros(n: number): void {
-    this.pos += n;
+    while (n > 0) {
+      if (this.pos === this.base + this.buf.length) this.flush();
+      const k = Math.min(n, this.base + this.buf.length - this.pos);
+      this.pos += k;
+      n -= k;
+    }
   }
 }
 
@@ -530,19 +576,47 @@ function emit(s: Sink, plan: EmitPlan, m: Measured, layouts: Int32Array): Measur
   return { inodesEnd, sharedXattrSize, nDataBlocks, size: s.pos };
 }
 
-/** Measures the image, then writes it into a buffer of exactly that size. */
-export function emitImage(plan: EmitPlan): Uint8Array {
+/** Larger than any one structure the emit reserves (the composefs header and superblock: 1,152 bytes). */
+const MIN_CHUNK = EROFS_BLKSIZ;
+
+/** An image measured (and so validated): its size, and the writing pass, run on demand. */
+export interface MeasuredImage {
+  size: number;
+  /** Writes the image to `out` in chunks of at most `chunkSize` bytes (once: it sets the nids). */
+  writeTo(out: ChunkOut, chunkSize: number): void;
+}
+
+/** Runs the measuring pass; the writing pass is the returned image's writeTo(). */
+export function measureImage(plan: EmitPlan): MeasuredImage {
   const layouts = new Int32Array(2 * plan.info.order.length);
   const zero: Measured = { inodesEnd: 0, sharedXattrSize: 0, nDataBlocks: 0, size: 0 };
   const measured = emit(new CountSink(), plan, zero, layouts);
-  const sink = new BufferSink(measured.size);
-  const written = emit(sink, plan, measured, layouts);
-  if (
-    written.size !== measured.size ||
-    written.inodesEnd !== measured.inodesEnd ||
-    written.nDataBlocks !== measured.nDataBlocks
-  ) {
-    throw new Error("writeErofs: layout changed between the measuring and the writing pass");
-  }
-  return sink.out;
+  return {
+    size: measured.size,
+    writeTo(out, chunkSize) {
+      const sink = new ChunkSink(Math.max(chunkSize, MIN_CHUNK), out);
+      const written = emit(sink, plan, measured, layouts);
+      sink.finish();
+      if (
+        written.size !== measured.size ||
+        written.inodesEnd !== measured.inodesEnd ||
+        written.nDataBlocks !== measured.nDataBlocks
+      ) {
+        throw new Error("writeErofs: layout changed between the measuring and the writing pass");
+      }
+    },
+  };
+}
+
+/** Measures the image, then writes it into a buffer of exactly that size. */
+export function emitImage(plan: EmitPlan): Uint8Array {
+  const image = measureImage(plan);
+  let out: Uint8Array | undefined;
+  // One chunk of the whole size: the sink's own buffer is the image.
+  image.writeTo((chunk) => {
+    out = chunk;
+  }, image.size);
+  if (out === undefined || out.length !== image.size)
+    throw new Error("writeErofs: the image is not one chunk");
+  return out;
 }

@@ -59,6 +59,8 @@ export interface XattrPlan {
 
 /** How many recently seen xattr objects planXattrs() checks by identity before hashing. */
 const RECENT_PAIRS = 8;
+/** How many recently seen xattr names planXattrs() keeps the index and filter bit of, by identity. */
+const RECENT_KEYS = 4;
 
 /** FNV-1a over key and value: the hash-table slot for finding equal key/value pairs. */
 function pairHash(x: Xattr): number {
@@ -96,12 +98,36 @@ export function planXattrs(order: readonly WNode[]): XattrPlan {
   const flat: Xattr[] = new Array(total);
   const index = new Uint8Array(total);
   const prefixLen = new Uint8Array(total);
+  /** The name filter bit of each xattr (xxHash32 of its name after the prefix). */
+  const filterBit = new Uint8Array(total);
+  // Names are mostly a few shared objects (the overlay keys, the parser's shared labels): the last few
+  // seen, by identity, keep their index and filter bit.
+  const seenKeys: Uint8Array[] = [];
+  const seenIndex: number[] = [];
+  const seenBit: number[] = [];
+  let seenNext = 0;
   for (let i = 0, k = 0; i < order.length; i++) {
     for (const x of order[i]!.xattrs) {
       flat[k] = x;
-      const ix = xattrIndex(x.key);
+      const key = x.key;
+      let seen = seenKeys.length - 1;
+      while (seen >= 0 && seenKeys[seen] !== key) seen--;
+      let ix: number;
+      let bit: number;
+      if (seen >= 0) {
+        ix = seenIndex[seen]!;
+        bit = seenBit[seen]!;
+      } else {
+        ix = xattrIndex(key);
+        bit = xxh32(key, EROFS_XATTR_FILTER_SEED + ix, PREFIX_LENGTH[ix]!) & (EROFS_XATTR_FILTER_BITS - 1);
+        seenKeys[seenNext] = key;
+        seenIndex[seenNext] = ix;
+        seenBit[seenNext] = bit;
+        seenNext = (seenNext + 1) % RECENT_KEYS;
+      }
       index[k] = ix;
       prefixLen[k] = PREFIX_LENGTH[ix]!;
+      filterBit[k] = bit;
       k++;
     }
   }
@@ -180,10 +206,7 @@ export function planXattrs(order: readonly WNode[]): XattrPlan {
         shared[k] = -1;
         unsharedSize += xattrEntrySize(flat[k]!, prefixLen[k]!);
       }
-      const bit =
-        xxh32(flat[k]!.key, EROFS_XATTR_FILTER_SEED + index[k]!, prefixLen[k]!) &
-        (EROFS_XATTR_FILTER_BITS - 1);
-      bits |= 1 << bit;
+      bits |= 1 << filterBit[k]!;
     }
     nShared[i] = refs;
     bodySize[i] =

@@ -1,10 +1,13 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { COMPOSEFS } from "../../../test/helpers/fixtures.ts";
 import { buildTree, treeOp } from "../../../test/helpers/random-tree.ts";
 import { FormatError } from "../../base/errors.ts";
 import { sha256 } from "../../base/hash.ts";
 import { toHex, utf8 } from "../bytes.ts";
-import { parseDumpfileText } from "../composefs/dumpfile.ts";
+import { parseDumpfile, parseDumpfileText } from "../composefs/dumpfile.ts";
 import { addChild, newInode, S_IFDIR, S_IFREG } from "../composefs/tree.ts";
 import {
   CFS_HEADER,
@@ -14,7 +17,7 @@ import {
   LCFS_EROFS_MAGIC,
   SUPER,
 } from "./layout.ts";
-import { effectiveVersion, writeErofs } from "./write.ts";
+import { effectiveVersion, measureErofs, writeErofs } from "./write.ts";
 import { chunking } from "./write-emit.ts";
 import { xxh32 } from "./write-xattrs.ts";
 
@@ -148,4 +151,27 @@ describe("writeErofs()", () => {
       { seed: 424242, numRuns: 300 },
     );
   });
+});
+
+describe("measureErofs().writeTo()", () => {
+  it.each(["os-tree.dump", "xattrs-shared.dump", "bigdir-1500-subdirs.dump", "chunk-format-boundaries.dump"])(
+    "streams %s in chunks of any size as the bytes writeErofs() gives",
+    (name) => {
+      const tree = parseDumpfile(new Uint8Array(readFileSync(join(COMPOSEFS, name))));
+      const whole = writeErofs(tree);
+      for (const size of [4096, 5000, 65536]) {
+        const image = measureErofs(tree);
+        const chunks: Uint8Array[] = [];
+        image.writeTo((c) => chunks.push(c.slice()), size);
+        expect(chunks.every((c) => c.length <= size)).toBe(true);
+        const joined = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          joined.set(c, at);
+          at += c.length;
+        }
+        expect([size, image.size, toHex(sha256(joined))]).toEqual([size, whole.length, toHex(sha256(whole))]);
+      }
+    },
+  );
 });
