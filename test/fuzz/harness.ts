@@ -1,8 +1,9 @@
 // The fuzz tier (issue 11): one table of targets — every parser of hostile input, each with its seed
 // corpus, its mutator and the call under test — and the loop that runs them. For every input the call
 // must return or throw one of the target's refusal classes (FormatError/UsageError); any other throw is
-// a finding, and so is an input slower than the per-input cap. Inputs are reproducible from (seed,
-// target, iteration) alone (rng.ts). run.ts drives this with Bun for ≥1,000,000 inputs per target;
+// a finding, and so is an input slower than the per-input cap (timed again once before it counts).
+// Inputs are reproducible from (seed, target, iteration) alone (rng.ts). run.ts drives this with Bun
+// for ≥1,000,000 inputs per target;
 // test/unit/fuzz-slice.test.ts runs a small fixed slice of the same table in CI. Adding a target is one row.
 
 import { FormatError, SealrootError, UsageError } from "../../src/base/errors.ts";
@@ -645,9 +646,16 @@ export function runRange(p: Prepared, o: RunOptions): Stats {
     }
     if (o.progress) Atomics.store(o.progress, 0, i);
     const input = inputFor(p, o.seed, i);
-    const start = performance.now();
+    let start = performance.now();
     const r = runOne(p.target, input);
-    const ms = performance.now() - start;
+    let ms = performance.now() - start;
+    if (ms > o.capMs) {
+      // once more: a GC pause or a busy machine (a VM boot on the other core) is not the input's doing,
+      // and the input is the same every time
+      start = performance.now();
+      runOne(p.target, input);
+      ms = Math.min(ms, performance.now() - start);
+    }
     s.inputs++;
     if (ms > s.slowestMs) {
       s.slowestMs = ms;

@@ -145,17 +145,35 @@ const stats = { runs: 0, accepted: 0, slowestMs: 0 };
 /** Reads and prints; only FormatError may escape. Returns whether the mutant was accepted. */
 function survive(bytes: Uint8Array): boolean {
   const t = performance.now();
+  let accepted: boolean;
   try {
     dumpTree(readErofs(bytes, { libcomposefsPayloadQuirk: true }).root);
-    return true;
+    accepted = true;
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
     expect(e.message.startsWith("Cannot read composefs image: ")).toBe(true);
-    return false;
-  } finally {
-    stats.runs++;
-    stats.slowestMs = Math.max(stats.slowestMs, performance.now() - t);
+    accepted = false;
   }
+  let ms = performance.now() - t;
+  // once more when slow: a GC pause or a busy machine is not the input's doing, and the read is
+  // deterministic
+  if (ms >= SLOW_MS) ms = Math.min(ms, timed(bytes));
+  stats.runs++;
+  stats.slowestMs = Math.max(stats.slowestMs, ms);
+  return accepted;
+}
+
+const SLOW_MS = 1000;
+
+/** How long reading and printing `bytes` takes (its outcome was judged by survive()). */
+function timed(bytes: Uint8Array): number {
+  const t = performance.now();
+  try {
+    dumpTree(readErofs(bytes, { libcomposefsPayloadQuirk: true }).root);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+  }
+  return performance.now() - t;
 }
 
 const RUNS = 26_000;
@@ -181,6 +199,6 @@ describe("readErofs() on mutated composefs images returns or throws FormatError"
     expect(stats.runs).toBeGreaterThanOrEqual(100_000);
     expect(stats.accepted).toBeGreaterThan(stats.runs / 20);
     expect(stats.accepted).toBeLessThan(stats.runs);
-    expect(stats.slowestMs).toBeLessThan(1000);
+    expect(stats.slowestMs).toBeLessThan(SLOW_MS);
   });
 });
