@@ -3,8 +3,8 @@
 // must return or throw one of the target's refusal classes (FormatError/UsageError); any other throw is
 // a finding, and so is an input slower than the per-input cap (timed again once before it counts).
 // Inputs are reproducible from (seed, target, iteration) alone (rng.ts). run.ts drives this with Bun
-// for ≥1,000,000 inputs per target;
-// test/unit/fuzz-slice.test.ts runs a small fixed slice of the same table in CI. Adding a target is one row.
+// for ≥1,000,000 inputs per target; test/unit/fuzz-slice.test.ts runs a small fixed slice of the same
+// table in CI. Adding a target is one row.
 
 import { FormatError, SealrootError, UsageError } from "../../src/base/errors.ts";
 import { type BootCmdline, parseCmdline, requireTarget } from "../../src/core/cmdline.ts";
