@@ -6,7 +6,7 @@
 import * as ed from "@noble/ed25519";
 import { FormatError } from "../base/errors.ts";
 import { sha512 } from "../base/hash.ts";
-import { bytesEqual, fromHex, toHex } from "../formats/bytes.ts";
+import { bytesEqual, concat, fromHex, toHex } from "../formats/bytes.ts";
 
 // noble's synchronous API needs a SHA-512 provider: the one from base/hash.ts, where all hashing lives.
 ed.hashes.sha512 = sha512;
@@ -104,7 +104,7 @@ export function verifyDetached(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array
   if (!isCanonicalPointEncoding(pub) || hasSmallOrderEncoding(pub)) return false;
   const A = decodePoint(pub);
   if (A === undefined) return false;
-  const h = sha512(concat(r, pub, msg));
+  const h = sha512(concat([r, pub, msg]));
   const k = leToBigint(h) % L;
   const s = leToBigint(sBytes);
   return bytesEqual(doubleScalarMultiply(s, k, A.negate()).toBytes(), r);
@@ -131,16 +131,6 @@ function doubleScalarMultiply(s: bigint, k: bigint, N: ed.Point): ed.Point {
   return acc;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** The public key of a 32-byte seed (libsodium `crypto_sign_seed_keypair`'s pk). */
 export function publicFromSeed(seed: Uint8Array): Uint8Array {
   checkLength(seed, SEED_BYTES, "seed", "derive public key");
@@ -157,7 +147,7 @@ export interface KeyPair {
 export function generateKeyPair(randomBytes32: Uint8Array): KeyPair {
   checkLength(randomBytes32, SEED_BYTES, "seed", "generate key pair");
   const publicKey = publicFromSeed(randomBytes32);
-  return { publicKey, secretKey: concat(randomBytes32, publicKey) };
+  return { publicKey, secretKey: concat([randomBytes32, publicKey]) };
 }
 
 /**

@@ -6,6 +6,7 @@
 // truncations, splices blocks between images, and byte-level changes anywhere.
 
 import { FormatError } from "../../src/base/errors.ts";
+import { concat } from "../../src/formats/bytes.ts";
 import {
   CFS_HEADER,
   DIRENT,
@@ -25,7 +26,7 @@ import {
   XATTR_IBODY_HEADER_SIZE,
 } from "../../src/formats/erofs/layout.ts";
 import { readErofs } from "../../src/formats/erofs/read.ts";
-import { byteOp, concat, interesting, type Mutator, readInt, writeInt } from "./mutate.ts";
+import { byteOp, interesting, type Mutator, readInt, writeInt } from "./mutate.ts";
 import type { Rng } from "./rng.ts";
 
 export interface Field {
@@ -193,7 +194,7 @@ function blockOp(rng: Rng, b: Uint8Array, seeds: readonly Seed[]): Uint8Array {
     case 2:
       return b.slice(0, rng.range(1, Math.max(1, n - 1)) * EROFS_BLKSIZ);
     case 3:
-      return concat(b, new Uint8Array(EROFS_BLKSIZ * rng.range(1, 3)));
+      return concat([b, new Uint8Array(EROFS_BLKSIZ * rng.range(1, 3))]);
     default: {
       const o = rng.pick(seeds).bytes;
       const k = rng.below(o.length / EROFS_BLKSIZ);

@@ -5,6 +5,7 @@
 // checksum lengths, array lengths, nested variants of other types, 64 KiB strings that widen offsets)
 // and re-encodes it, so the framing stays valid and the validators behind the decoder get exercised.
 
+import { concat } from "../../src/formats/bytes.ts";
 import {
   decode,
   encode,
@@ -14,7 +15,7 @@ import {
   tryParseType,
   Variant,
 } from "../../src/formats/gvariant.ts";
-import { byteOp, concat, fromLatin1, INTERESTING_64, latin1, type Mutator, writeInt } from "./mutate.ts";
+import { byteOp, fromLatin1, INTERESTING_64, latin1, type Mutator, writeInt } from "./mutate.ts";
 import type { Rng } from "./rng.ts";
 
 export interface Slot {
@@ -198,7 +199,7 @@ export function framingOp(rng: Rng, t: GType, b: Uint8Array): Uint8Array {
   if (choice === 2) {
     const [start, end] = rng.pick(f.types);
     if (rng.chance(0.5))
-      return concat(b.subarray(0, start), fromLatin1(rng.pick(TYPE_STRINGS)), b.subarray(end));
+      return concat([b.subarray(0, start), fromLatin1(rng.pick(TYPE_STRINGS)), b.subarray(end)]);
     const i = rng.range(start, Math.max(start, end - 1));
     if (i < b.length) b[i] = "ybnqiuxthdsogvam(){}".charCodeAt(rng.below(20));
     return b;

@@ -3,6 +3,7 @@
 // and a token-level mutator for the text formats that swaps, drops, repeats and replaces tokens from a
 // dictionary (text()). Format-aware mutators (gvariant-mutate.ts, erofs-mutate.ts) build on these.
 
+import { concat } from "../../src/formats/bytes.ts";
 import type { Rng } from "./rng.ts";
 
 /** Makes one input from the generator of its iteration. */
@@ -38,18 +39,6 @@ export function latin1(b: Uint8Array): string {
 export function fromLatin1(s: string): Uint8Array {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
-}
-
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -126,13 +115,13 @@ export function byteOp(rng: Rng, b: Uint8Array, seeds: readonly Uint8Array[], at
       const i = pos();
       const n = rng.chance(0.8) ? rng.range(1, 16) : rng.range(17, 4096);
       const ins = rng.chance(0.5) ? rng.bytes(n) : new Uint8Array(n).fill(rng.pick(INTERESTING_8));
-      return concat(b.subarray(0, i), ins, b.subarray(i));
+      return concat([b.subarray(0, i), ins, b.subarray(i)]);
     }
     case 5: {
       // delete a range
       const i = pos();
       const n = rng.chance(0.8) ? rng.range(1, 16) : rng.range(1, Math.max(1, b.length >> 1));
-      return concat(b.subarray(0, i), b.subarray(Math.min(b.length, i + n)));
+      return concat([b.subarray(0, i), b.subarray(Math.min(b.length, i + n))]);
     }
     case 6: {
       // duplicate a range somewhere else
@@ -140,7 +129,7 @@ export function byteOp(rng: Rng, b: Uint8Array, seeds: readonly Uint8Array[], at
       const n = rng.range(1, Math.max(1, Math.min(256, b.length - s)));
       const chunk = b.slice(s, s + n);
       const i = pos();
-      return concat(b.subarray(0, i), chunk, b.subarray(i));
+      return concat([b.subarray(0, i), chunk, b.subarray(i)]);
     }
     case 7: {
       // overwrite a range with bytes copied from elsewhere in the input
@@ -157,14 +146,14 @@ export function byteOp(rng: Rng, b: Uint8Array, seeds: readonly Uint8Array[], at
     case 9: {
       // splice: a prefix of this input and a suffix of another seed
       const o = rng.pick(seeds);
-      return concat(b.subarray(0, pos()), o.subarray(rng.below(o.length + 1)));
+      return concat([b.subarray(0, pos()), o.subarray(rng.below(o.length + 1))]);
     }
     default: {
       // insert a chunk of another seed
       const o = rng.pick(seeds);
       const s = rng.below(o.length + 1);
       const i = pos();
-      return concat(b.subarray(0, i), o.subarray(s, s + rng.range(1, 512)), b.subarray(i));
+      return concat([b.subarray(0, i), o.subarray(s, s + rng.range(1, 512)), b.subarray(i)]);
     }
   }
 }

@@ -6,7 +6,7 @@
 // Every error is a FormatError naming the line and field. The printer lives in dump-print.ts. Pure.
 
 import { FormatError, q } from "../../base/errors.ts";
-import { utf8 } from "../bytes.ts";
+import { concat, utf8 } from "../bytes.ts";
 import {
   addChild,
   compareBytes,
@@ -429,15 +429,8 @@ export function dumpfileParser(opts: ParseOptions = {}): DumpfileParser {
    * line spread over many chunks costs its length once, not once per chunk). */
   let carry: Uint8Array[] = [];
   const joinCarry = (tail: Uint8Array): Uint8Array => {
-    let n = tail.length;
-    for (const c of carry) n += c.length;
-    const joined = new Uint8Array(n);
-    let at = 0;
-    for (const c of carry) {
-      joined.set(c, at);
-      at += c.length;
-    }
-    joined.set(tail, at);
+    carry.push(tail);
+    const joined = concat(carry);
     carry = [];
     return joined;
   };
