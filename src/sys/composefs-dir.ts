@@ -24,7 +24,7 @@ import {
 } from "node:fs";
 import { isatty } from "node:tty";
 import { FormatError, q, UsageError } from "../base/errors.ts";
-import { utf8 } from "../formats/bytes.ts";
+import { concat, utf8 } from "../formats/bytes.ts";
 import {
   addChild,
   type Inode,
@@ -268,7 +268,6 @@ function enableVerityBestEffort(path: string): void {
 export function readStdin(): Uint8Array {
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(1 << 20);
-  let total = 0;
   for (;;) {
     let n: number;
     try {
@@ -283,15 +282,8 @@ export function readStdin(): Uint8Array {
     }
     if (n === 0) break;
     chunks.push(buf.slice(0, n));
-    total += n;
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return concat(chunks);
 }
 
 export function stdoutIsTty(): boolean {

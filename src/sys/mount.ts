@@ -36,6 +36,20 @@ import type { FsConfigOp, Sys } from "./types.ts";
 /** The overlay's mount source, as ostree-prepare-root and libcomposefs set it (mountinfo shows it). */
 export const COMPOSEFS_SOURCE = "composefs";
 
+/** One fsconfig(2) command as text (`key`, `key=value`, `key=fd N`, `create`), for messages and logs. */
+export function describeFsConfigOp(op: FsConfigOp): string {
+  switch (op.kind) {
+    case "flag":
+      return op.key;
+    case "string":
+      return `${op.key}=${op.value}`;
+    case "fd":
+      return `${op.key}=fd ${op.fd}`;
+    case "create":
+      return "create";
+  }
+}
+
 export interface ComposefsMountOptions {
   /** The image, opened with openImage() (O_RDONLY|O_CLOEXEC); the caller measured its digest on this fd. */
   imageFd: number;

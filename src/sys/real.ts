@@ -22,6 +22,7 @@ import { encodeLoopConfig, encodeMountAttr, LOOP_CONFIGURE, LOOP_CTL_GET_FREE } 
 import * as sc from "./ffi/syscalls.ts";
 import { nodeErr, realFs, realpath, toStat } from "./fs.ts";
 import { initMounts } from "./init-sys.ts";
+import { describeFsConfigOp } from "./mount.ts";
 import { appendMeasureLog, bootId, boottimeUsec, measureOnTpm, TPM_DEVICES } from "./tpm.ts";
 import type { FsConfigOp, InitSys, LoopDevice, Sys } from "./types.ts";
 import { enableVerity, measureVerity } from "./verity.ts";
@@ -59,19 +60,6 @@ function fsContextLog(fsfd: number): string {
     lines.push(new TextDecoder().decode(buf.subarray(0, r.value)).trim());
   }
   return lines.length > 0 ? `kernel: ${lines.join("; ")}` : "";
-}
-
-function describeOp(op: FsConfigOp): string {
-  switch (op.kind) {
-    case "flag":
-      return op.key;
-    case "string":
-      return `${op.key}=${op.value}`;
-    case "fd":
-      return `${op.key}=fd ${op.fd}`;
-    case "create":
-      return "create";
-  }
 }
 
 function fsconfigArgs(op: FsConfigOp): [number, string | null, string | null, number] {
@@ -179,7 +167,7 @@ export const realSys: Sys = {
       const action = op.kind === "create" ? "create the superblock of" : `set ${fsname} option`;
       throw sysError(
         action,
-        op.kind === "create" ? fsname : describeOp(op),
+        op.kind === "create" ? fsname : describeFsConfigOp(op),
         r.errno,
         log ? { detail: log } : {},
       );

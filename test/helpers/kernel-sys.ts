@@ -35,7 +35,8 @@ import {
   OPEN_TREE_CLOEXEC,
   OPEN_TREE_CLONE,
 } from "../../src/sys/ffi/syscalls.ts";
-import type { FsConfigOp, Sys } from "../../src/sys/types.ts";
+import { describeFsConfigOp } from "../../src/sys/mount.ts";
+import type { Sys } from "../../src/sys/types.ts";
 import { fakeStat } from "./fake-stat.ts";
 import { type FaultRule, Recorder } from "./recorder.ts";
 
@@ -104,19 +105,6 @@ const OPEN_TREE: Named = [
   ["OPEN_TREE_CLOEXEC", OPEN_TREE_CLOEXEC],
   ["AT_RECURSIVE", AT_RECURSIVE],
 ];
-
-function op(o: FsConfigOp): string {
-  switch (o.kind) {
-    case "flag":
-      return o.key;
-    case "string":
-      return `${o.key}=${o.value}`;
-    case "fd":
-      return `${o.key}=fd ${o.fd}`;
-    case "create":
-      return "create";
-  }
-}
 
 const mode = (m: number) => `0o${m.toString(8).padStart(3, "0")}`;
 const str = (x: string | null) => (x === null ? "null" : x === "" ? '""' : x);
@@ -329,7 +317,7 @@ export class KernelSys {
           String,
         ),
       fsconfig: (fsfd, o) =>
-        this.rec(`fsconfig(${fsfd}, ${op(o)})`, () => {
+        this.rec(`fsconfig(${fsfd}, ${describeFsConfigOp(o)})`, () => {
           const ctx = this.fd(fsfd, "fsctx");
           if (o.kind === "string" && o.key === "source") ctx.source = o.value;
           if (ctx.fsname === "overlay" && o.kind !== "create") {
